@@ -1,0 +1,37 @@
+"""Accuracy of predicting "London" for every dev line: the bar a model must clear.
+
+    python london_baseline.py [--eval_corpus_path birth_dev.tsv] [--outputs_path london_baseline_accuracy.txt]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+
+from fileio import atomic_write_text  # noqa: E402
+from utils import evaluate_places, read_eval_file  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--eval_corpus_path", default="birth_dev.tsv")
+    parser.add_argument("--outputs_path", default="london_baseline_accuracy.txt")
+    args = parser.parse_args(argv)
+    try:
+        questions, _ = read_eval_file(args.eval_corpus_path)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    total, correct = evaluate_places(args.eval_corpus_path, ["London"] * len(questions))
+    if total == 0:
+        print(f"error: {args.eval_corpus_path} has no gold places to score against", file=sys.stderr)
+        return 1
+    accuracy = correct / total * 100
+    atomic_write_text(args.outputs_path, f"{accuracy}\n")
+    print(f"Correct: {correct} out of {total}: {accuracy}%")
+    print(f"London baseline accuracy written to {args.outputs_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole assignment, in the handout's order: the London baseline; finetuning without
+# pretraining; pretraining + finetuning for vanilla, then RoPE; each model evaluated on the dev
+# and test sets; then the submission zip. Each step prints its wall time.
+#
+#   bash pipeline.sh                    # the handout's settings (hours on a CPU; minutes on a GPU)
+#   bash pipeline.sh --quick            # 1-2 epochs per training: the whole pipeline in minutes on a CPU
+#   bash pipeline.sh --pretrain_flags "--compile"          # extra run.py flags for both pretrainings
+#   bash pipeline.sh --stages "baseline nopretrain vanilla"  # a subset (also: rope submission)
+#
+# Interrupted? Run the same command again: training resumes where it stopped (see README).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+quick=0
+pretrain_flags=""
+stages="baseline nopretrain vanilla rope submission"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --pretrain_flags) pretrain_flags="$2"; shift ;;
+    --stages) stages="$2"; shift ;;
+    *) echo "pipeline.sh: unknown option $1 (see the comments at the top of pipeline.sh)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+source scripts/setup.sh
+export PYTHONUNBUFFERED=1
+
+pretrain_epochs="" scratch_epochs="" pretrained_epochs=""
+if [ "$quick" = 1 ]; then
+  echo "quick mode: 1 pretraining epoch, 2 finetuning epochs from scratch, 1 after pretraining"
+  pretrain_epochs="--max_epochs 1" scratch_epochs="--max_epochs 2" pretrained_epochs="--max_epochs 1"
+fi
+
+timed() {  # timed NAME COMMAND...: run a step and print its wall time
+  local name=$1 start=$SECONDS
+  shift
+  echo "== $name"
+  "$@"
+  echo "== $name: $((SECONDS - start)) s"
+}
+
+run() { "$PYTHON" src/run.py "$@"; }
+
+evaluate_both() {  # evaluate_both VARIANT PARAMS PREFIX
+  timed "$3 dev" run evaluate "$1" wiki.txt --reading_params_path "$2" \
+    --eval_corpus_path birth_dev.tsv --outputs_path "$3.dev.predictions"
+  timed "$3 test" run evaluate "$1" wiki.txt --reading_params_path "$2" \
+    --eval_corpus_path birth_test_inputs.tsv --outputs_path "$3.test.predictions"
+}
+
+pretrain_and_finetune() {  # pretrain_and_finetune VARIANT
+  # shellcheck disable=SC2086  # the flags are meant to split into words
+  timed "$1 pretrain" run pretrain "$1" wiki.txt --writing_params_path "$1.pretrain.params" \
+    $pretrain_epochs $pretrain_flags
+  # shellcheck disable=SC2086
+  timed "$1 finetune" run finetune "$1" wiki.txt --reading_params_path "$1.pretrain.params" \
+    --writing_params_path "$1.finetune.params" --finetune_corpus_path birth_places_train.tsv $pretrained_epochs
+  evaluate_both "$1" "$1.finetune.params" "$1.pretrain"
+}
+
+for stage in $stages; do
+  case "$stage" in
+    baseline) timed "london baseline" "$PYTHON" london_baseline.py ;;
+    nopretrain)
+      # shellcheck disable=SC2086
+      timed "vanilla finetune without pretraining" run finetune vanilla wiki.txt \
+        --writing_params_path vanilla.model.params --finetune_corpus_path birth_places_train.tsv $scratch_epochs
+      evaluate_both vanilla vanilla.model.params vanilla.nopretrain ;;
+    vanilla | rope) pretrain_and_finetune "$stage" ;;
+    submission) timed "collect submission" bash collect_submission.sh ;;
+    *) echo "pipeline.sh: unknown stage $stage" >&2; exit 2 ;;
+  esac
+done

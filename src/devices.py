@@ -1,0 +1,51 @@
+"""Device choice in one place: CUDA, then Apple MPS, then CPU, and the precision each runs in."""
+import contextlib
+
+import torch
+
+from fileio import UserError
+
+
+def choose_device(requested=None):
+    """The device to run on: `requested` ('cpu', 'cuda', 'cuda:1', 'mps') or the best available."""
+    if requested is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise UserError(f"unknown device {requested!r}: use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but PyTorch sees no CUDA GPU")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps was asked for, but Apple MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unsupported device {requested!r}: use cpu, cuda, cuda:N or mps")
+    return device
+
+
+def prepare(device):
+    """Turn on the exact-enough fast paths of a device: TF32 matmuls and cuDNN autotuning on CUDA."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def autocast_dtype(device, mixed_precision):
+    """bf16 on CUDA GPUs that have it, fp16 (with a GradScaler) on older ones, else None (fp32).
+
+    CPUs stay in fp32: bf16 autocast is several times slower on CPUs without bf16 hardware.
+    """
+    if not mixed_precision or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device, dtype):
+    """A context that runs the forward pass in `dtype`, or does nothing when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,255 @@
+"""Pretrain, finetune or evaluate a GPT (vanilla or RoPE) on the birthplace task.
+
+    python src/run.py pretrain|finetune|evaluate vanilla|rope wiki.txt [flags]
+
+The flags and defaults are the assignment's; the ones marked "extra" only add options.
+"""
+import argparse
+import os
+import random
+import sys
+
+import torch
+
+import checkpoint
+import devices
+import distributed
+from dataset import CharCorruptionDataset, NameDataset
+from decoding import clean_questions, predict_places
+from fileio import UserError, atomic_write_text, check_writable, read_text
+from model import GPT, GPTConfig
+from trainer import Trainer, TrainerConfig, TrainingInterrupted
+from utils import evaluate_places, read_eval_file, set_seed
+
+BLOCK_SIZE = 128
+MODEL_SIZE = dict(n_layer=4, n_head=8, n_embd=256)
+PRETRAIN = dict(max_epochs=650, batch_size=128, warmup_tokens=512 * 20)
+FINETUNE = dict(batch_size=256, warmup_tokens=512 * 20)
+FINETUNE_EPOCHS_FROM_SCRATCH = 75
+FINETUNE_EPOCHS_PRETRAINED = 10
+REQUIRED = {
+    "pretrain": ["writing_params_path"],
+    "finetune": ["finetune_corpus_path", "writing_params_path"],
+    "evaluate": ["reading_params_path", "eval_corpus_path", "outputs_path"],
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is reported as a single line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser():
+    p = OneLineParser(prog="run.py", description=__doc__.split("\n")[0])
+    p.add_argument("function", choices=["pretrain", "finetune", "evaluate"], help="what to do")
+    p.add_argument("variant", choices=["vanilla", "rope"], help="learned position embeddings, or RoPE")
+    p.add_argument("pretrain_corpus_path", help="wiki.txt: the vocabulary is always built from it")
+    p.add_argument("--reading_params_path", default=None)
+    p.add_argument("--writing_params_path", default=None)
+    p.add_argument("--finetune_corpus_path", default=None)
+    p.add_argument("--eval_corpus_path", default=None,
+                   help="evaluate: the questions; finetune (extra): also report accuracy on it at the end")
+    p.add_argument("--outputs_path", default=None)
+    p.add_argument("--pretrain_lr", type=float, default=6e-3)
+    p.add_argument("--finetune_lr", type=float, default=6e-4)
+    p.add_argument("--tb_expt_name", default="run", help="TensorBoard run name under expt/<function>/")
+    extra = p.add_argument_group("extra options (the defaults are the assignment's behaviour)")
+    extra.add_argument("--max_epochs", type=int, default=None,
+                       help="override the epochs (pretrain 650; finetune 75, or 10 after pretraining)")
+    extra.add_argument("--batch_size", type=int, default=None, help="override the batch size (pretrain 128, finetune 256)")
+    extra.add_argument("--seed", type=int, default=None,
+                       help="seed Python and PyTorch for a repeatable run (default: random.seed(0) only)")
+    extra.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    extra.add_argument("--num_workers", type=int, default=4, help="DataLoader workers on CUDA (CPU uses none)")
+    extra.add_argument("--bucket", action="store_true", help="pretrain on batches of similar length (faster)")
+    extra.add_argument("--no_trim", dest="trim_padding", action="store_false",
+                       help="compute all pad columns (the plain path; trimming them is exact)")
+    extra.add_argument("--amp", dest="mixed_precision", action="store_true",
+                       help="bf16/fp16 autocast on CUDA (faster steps, but bf16 pretraining at lr 6e-3 diverged in our runs)")
+    extra.add_argument("--compile", action="store_true", help="torch.compile the model for training")
+    extra.add_argument("--state_interval", type=float, default=300.0,
+                       help="seconds between saves of the resumable training state (default 300)")
+    extra.add_argument("--fresh", action="store_true", help="ignore a saved training state and start over")
+    return p
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0, 1 for bad input, 128+n on signal n)."""
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+        return 0
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as e:
+        print(e, file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        distributed.shutdown()
+
+
+def run(args):
+    check_arguments(args)
+    if args.seed is None:
+        random.seed(0)  # the assignment's only seed
+    else:
+        set_seed(args.seed)
+    device = devices.choose_device(args.device)
+    if distributed.launched_by_torchrun():
+        device = join_process_group(device)
+    devices.prepare(device)
+    corpus = read_text(args.pretrain_corpus_path, "pretraining corpus")
+    try:
+        pretrain_dataset = CharCorruptionDataset(corpus, BLOCK_SIZE)
+    except ValueError as e:
+        raise UserError(f"pretraining corpus {args.pretrain_corpus_path!r}: {e}") from None
+    config = GPTConfig(pretrain_dataset.vocab_size, BLOCK_SIZE, rope=args.variant == "rope", **MODEL_SIZE)
+    model = GPT(config).to(device)
+    distributed.print0(f"Model on device: {device}")
+    {"pretrain": pretrain, "finetune": finetune, "evaluate": evaluate}[args.function](args, model, pretrain_dataset)
+
+
+def check_arguments(args):
+    """Fail before any work if a required flag is missing or an output cannot be written."""
+    for name in REQUIRED[args.function]:
+        if getattr(args, name) is None:
+            raise UserError(f"{args.function} needs --{name}")
+    for name, value in [("--max_epochs", args.max_epochs), ("--batch_size", args.batch_size)]:
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be at least 1")
+    if args.function != "evaluate":
+        check_writable(args.writing_params_path, "params file")
+    else:
+        check_writable(args.outputs_path, "outputs file")
+
+
+def join_process_group(device):
+    """Under torchrun: one process per GPU (or several on the CPU)."""
+    local_rank = distributed.init(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+def tensorboard_writer(args):
+    """The assignment's log directory: expt/<function>/<name>_<variant>_pt_lr_<lr>_ft_lr_<lr>."""
+    if not distributed.is_main():
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+    name = f"{args.tb_expt_name}_{args.variant}_pt_lr_{args.pretrain_lr:f}_ft_lr_{args.finetune_lr:f}"
+    return SummaryWriter(log_dir=os.path.join("expt", args.function, name))
+
+
+def trainer_config(args, settings, writer):
+    """The assignment's TrainerConfig for one function, with the extra options applied."""
+    return TrainerConfig(
+        **settings, lr_decay=True, writer=writer,
+        num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding,
+        mixed_precision=args.mixed_precision, compile=args.compile,
+        state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
+        state_tag=f"{args.function} {args.variant} from {args.reading_params_path}",
+    )
+
+
+def train_and_save(args, model, dataset, config):
+    """Train (resuming a saved state unless --fresh), save the params atomically, drop the state."""
+    if args.fresh and os.path.exists(config.state_path) and distributed.is_main():
+        os.remove(config.state_path)
+    trainer = Trainer(model, dataset, None, config)
+    trainer.train()
+    if distributed.is_main():
+        checkpoint.save(model.state_dict(), args.writing_params_path)
+        print(f"Params written to {args.writing_params_path}")
+    trainer.discard_state()
+
+
+def pretrain(args, model, pretrain_dataset):
+    """Span-corruption pretraining on the wiki text."""
+    settings = dict(PRETRAIN, learning_rate=args.pretrain_lr)
+    settings["max_epochs"] = args.max_epochs or settings["max_epochs"]
+    settings["batch_size"] = args.batch_size or settings["batch_size"]
+    # the cosine reaches its floor at the end of training
+    settings["final_tokens"] = settings["max_epochs"] * len(pretrain_dataset) * BLOCK_SIZE
+    writer = tensorboard_writer(args)
+    train_and_save(args, model, pretrain_dataset, trainer_config(args, settings, writer))
+
+
+def finetune(args, model, pretrain_dataset):
+    """Birthplace finetuning, from scratch or from pretrained params (--reading_params_path)."""
+    text = read_text(args.finetune_corpus_path, "finetuning corpus")
+    try:
+        finetune_dataset = NameDataset(pretrain_dataset, text)
+    except ValueError as e:
+        raise UserError(f"finetuning corpus {args.finetune_corpus_path!r}, {e}") from None
+    if args.reading_params_path is not None:
+        checkpoint.load_params(model, args.reading_params_path)
+        epochs = FINETUNE_EPOCHS_PRETRAINED
+    else:
+        epochs = FINETUNE_EPOCHS_FROM_SCRATCH
+    settings = dict(FINETUNE, learning_rate=args.finetune_lr, max_epochs=args.max_epochs or epochs,
+                    final_tokens=200 * len(pretrain_dataset) * BLOCK_SIZE)  # sic: the pretraining set's size
+    settings["batch_size"] = args.batch_size or settings["batch_size"]
+    writer = tensorboard_writer(args)
+    train_and_save(args, model, finetune_dataset, trainer_config(args, settings, writer))
+    if args.eval_corpus_path is not None and distributed.is_main():
+        report_accuracy(args, model, pretrain_dataset, writer)
+
+
+def evaluate(args, model, pretrain_dataset):
+    """Predict a birth place for each line of the eval corpus; score them if places are given."""
+    checkpoint.load_params(model, args.reading_params_path)
+    predictions, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
+    atomic_write_text(args.outputs_path, "".join(p + "\n" for p in predictions))
+    if total > 0:
+        print(f"Correct: {correct} out of {total}: {correct / total * 100}%")
+        writer = tensorboard_writer(args)
+        writer.add_scalar("eval/accuracy", correct / total * 100)
+        writer.close()
+    else:
+        print(f"Predictions written to {args.outputs_path}; no targets provided")
+
+
+def report_accuracy(args, model, pretrain_dataset, writer):
+    """After finetuning with --eval_corpus_path: print and log the accuracy on that file."""
+    _, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
+    if total > 0:
+        print(f"Correct: {correct} out of {total}: {correct / total * 100}%")
+        writer.add_scalar("eval/accuracy", correct / total * 100)
+
+
+def predict_and_score(eval_corpus_path, model, pretrain_dataset):
+    """Predictions for the questions of an eval file, and (total, correct) against its places."""
+    try:
+        questions, _ = read_eval_file(eval_corpus_path)
+    except OSError as e:
+        raise UserError(f"cannot read eval corpus {eval_corpus_path!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"eval corpus {eval_corpus_path!r} is not UTF-8 text") from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    questions, dropped = clean_questions(questions, pretrain_dataset.stoi)
+    if dropped:
+        warn_dropped(dropped)
+    predictions = predict_places(model, questions, pretrain_dataset.stoi, pretrain_dataset.itos)
+    total, correct = evaluate_places(eval_corpus_path, predictions)
+    return predictions, total, correct
+
+
+def warn_dropped(dropped):
+    """One warning for every character left out of the prompts, and where."""
+    lines = sorted({i + 1 for indices in dropped.values() for i in indices})
+    shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+    print(f"warning: left out {len(dropped)} character(s) the model never saw in finetuning "
+          f"({''.join(sorted(dropped))!r}; non-ASCII text is dropped as in training) from "
+          f"{len(lines)} question(s), on line(s) {shown}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,446 @@
+"""The training loop (minGPT's Trainer): AdamW, gradient clipping, and a learning rate that warms
+up and then decays along a cosine as tokens are seen. It knows nothing about GPT or birthplaces.
+
+Beyond the assignment, all exact or opt-in: pad columns trimmed, optional length bucketing,
+mixed precision and fused AdamW on GPUs, data parallelism under torchrun, and a resumable
+training state written atomically at intervals and on SIGINT/SIGTERM.
+"""
+import contextlib
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+import checkpoint
+import devices
+import distributed
+from fileio import UserError
+
+
+@dataclass
+class TrainerConfig:
+    # the assignment's settings and defaults
+    max_epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    betas: tuple = (0.9, 0.95)
+    grad_norm_clip: float = 1.0
+    weight_decay: float = 0.1  # applied to every parameter whose name lacks "bias"
+    lr_decay: bool = False
+    warmup_tokens: float = 375e6
+    final_tokens: float = 260e9
+    ckpt_path: str = None  # params saved here after every epoch
+    num_workers: int = 0  # DataLoader workers, used on CUDA only (on CPU they only cost start-up)
+    writer: object = None  # a TensorBoard SummaryWriter
+    # exact speed-ups (the results keep their meaning) and opt-in extras
+    trim_padding: bool = True  # skip trailing columns where every target is a pad
+    bucket: bool = False  # group each epoch's examples by length (changes which examples share a batch)
+    # bf16/fp16 autocast on CUDA. Off by default: at the assignment's pretraining lr (6e-3), bf16
+    # pretraining diverged after ~25 epochs in our H100 runs while fp32 (TF32 matmuls) kept improving
+    mixed_precision: bool = False
+    fused_adamw: bool = None  # None: fused where it is faster (CUDA, CPU)
+    compile: bool = False  # torch.compile the model for training (full-length batches, no trimming)
+    state_path: str = None  # resumable training state; resumed from if it exists
+    state_interval: float = 300.0  # seconds between training-state saves (0: after every step)
+    state_tag: str = ""  # what else identifies the run (e.g. function and variant) in the state
+    progress: bool = None  # tqdm bars; None: only when stderr is a terminal
+
+
+def learning_rate_at(config, tokens):
+    """The assignment's schedule: linear warmup over warmup_tokens, then a cosine down to 10%
+    of the learning rate at final_tokens (and 10% after it)."""
+    if not config.lr_decay:
+        return config.learning_rate
+    if tokens < config.warmup_tokens:
+        multiplier = float(tokens) / float(max(1, config.warmup_tokens))
+    else:
+        progress = float(tokens - config.warmup_tokens) / float(max(1, config.final_tokens - config.warmup_tokens))
+        multiplier = max(0.1, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return config.learning_rate * multiplier
+
+
+def used_length(y):
+    """One past the last column of y (B, T) that holds a non-pad target (at least 1)."""
+    used = (y != 0).any(dim=0).nonzero()
+    return int(used[-1]) + 1 if len(used) else 1
+
+
+def trim_padding(x, y, multiple=1):
+    """Drop the trailing columns whose targets are all pads, keeping a multiple of `multiple`.
+
+    Exact: those columns carry no loss, and causal attention lets no position see later ones.
+    """
+    length = min(y.size(1), -(-used_length(y) // multiple) * multiple)
+    return x[:, :length], y[:, :length]
+
+
+def bucketed_batches(dataset, batch_size, rng):
+    """One epoch of batches whose examples have similar lengths, so that trimming removes more.
+
+    Every example is drawn in order, as without bucketing (the same random draws), then sorted
+    by length and cut into batches. The batch sizes keep their order (full batches, then the
+    remainder), so the token count and the learning rate at every step are unchanged; `rng`
+    shuffles the order of the full batches.
+    """
+    examples = [dataset[i] for i in range(len(dataset))]
+    order = sorted(range(len(examples)), key=lambda i: used_length(examples[i][1][None]))
+    remainder = len(order) % batch_size
+    batches = [order[i:i + batch_size] for i in range(remainder, len(order), batch_size)]
+    rng.shuffle(batches)
+    if remainder:
+        batches.append(order[:remainder])
+    for batch in batches:
+        yield (torch.stack([examples[i][0] for i in batch]),  # (B, T)
+               torch.stack([examples[i][1] for i in batch]))  # (B, T)
+
+
+def _ignore_sigint(_worker_id):
+    """DataLoader workers leave Ctrl-C to the main process, which saves the training state."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after saving its state; the same command resumes it."""
+
+    def __init__(self, signum, state_path):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: training state saved to "
+                         f"{state_path}; run the same command again to resume")
+        self.signum = signum
+
+
+@dataclass
+class _ResumePoint:
+    epoch: int
+    batches_done: int
+    python_rng: tuple
+    torch_rng: torch.Tensor
+    cuda_rng: list
+
+
+class Trainer:
+    """Trains `model` on `train_dataset` (items are (x, y) pairs of token ids, pad id 0)."""
+
+    def __init__(self, model, train_dataset, test_dataset, config):
+        self.model = model
+        self.train_dataset = train_dataset
+        self.test_dataset = test_dataset
+        self.config = config
+        self.device = next(model.parameters()).device
+        self.world_size = distributed.world_size()
+        if config.batch_size % self.world_size:
+            raise UserError(f"batch size {config.batch_size} does not split evenly over {self.world_size} processes")
+        if config.bucket and self.world_size > 1:
+            raise UserError("length bucketing is not available with several processes")
+        self.local_batch_size = config.batch_size // self.world_size
+        self.tokens = 0  # target positions seen, pads included: drives the learning rate
+        self.step = 0
+        self.amp_dtype = devices.autocast_dtype(self.device, config.mixed_precision)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.optimizer = self._make_optimizer()
+        self.train_model = self._wrap_model()
+        self.trim_multiple = 8 if self.device.type == "cuda" else 1
+        self._loader = None
+        self._stop_signal = None
+        self._last_state_save = time.monotonic()
+
+    def _make_optimizer(self):
+        """AdamW with the assignment's groups: weight decay on every parameter but biases."""
+        named = list(self.model.named_parameters())
+        groups = [
+            {"params": [p for n, p in named if "bias" not in n], "weight_decay": self.config.weight_decay},
+            {"params": [p for n, p in named if "bias" in n], "weight_decay": 0.0},
+        ]
+        fused = self.config.fused_adamw
+        if fused is None:
+            fused = self.device.type in ("cuda", "cpu")
+        return torch.optim.AdamW(groups, lr=self.config.learning_rate, betas=self.config.betas, fused=fused)
+
+    def _wrap_model(self):
+        model = self.model
+        if self.world_size > 1:
+            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.config.compile:
+            # on CUDA, CUDA graphs replay each step's many small kernels in one launch
+            model = torch.compile(model, mode="reduce-overhead" if self.device.type == "cuda" else None)
+        return model
+
+    # --- data ---------------------------------------------------------------------------
+
+    def _workers(self):
+        if self.device.type != "cuda":
+            return 0
+        return min(self.config.num_workers, max(0, (os.cpu_count() or 1) - 1))
+
+    def _train_loader(self):
+        if self._loader is None:
+            workers = self._workers()
+            sampler = None
+            if self.world_size > 1:
+                sampler = DistributedSampler(self.train_dataset, num_replicas=self.world_size,
+                                             rank=distributed.rank(), shuffle=False)
+            self._loader = DataLoader(self.train_dataset, batch_size=self.local_batch_size, shuffle=False,
+                                      sampler=sampler, num_workers=workers,
+                                      pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+                                      worker_init_fn=_ignore_sigint if workers else None)
+        return self._loader
+
+    def _epoch_batches(self, epoch):
+        """The (x, y) CPU batches of one epoch, in the assignment's order (no shuffling)."""
+        if self.config.bucket:
+            return bucketed_batches(self.train_dataset, self.local_batch_size, random.Random(epoch))
+        loader = self._train_loader()
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        return iter(loader)
+
+    def batches_per_epoch(self):
+        return math.ceil(len(self.train_dataset) / self.world_size / self.local_batch_size)
+
+    # --- one step -----------------------------------------------------------------------
+
+    def trimmed(self, x, y):
+        """The batch without its all-pad target columns, if trimming is on. A compiled model keeps
+        the full length: every new shape would cost a recompilation."""
+        if self.config.trim_padding and not self.config.compile:
+            return trim_padding(x, y, self.trim_multiple)
+        return x, y
+
+    def train_step(self, x, y):
+        """Forward, backward, clip, AdamW step on one batch; returns the loss (a 0-d tensor)."""
+        x = x.to(self.device, non_blocking=True)  # (B, T)
+        y = y.to(self.device, non_blocking=True)  # (B, T)
+        with devices.autocast(self.device, self.amp_dtype):
+            _, loss = self.train_model(x, y)
+        objective = loss
+        if self.world_size > 1:
+            # DDP averages gradients over processes: weight each by its share of the targets so
+            # that the result is the mean over all non-pad targets of the global batch
+            counts = (y != 0).sum().float()
+            total = distributed.all_reduce_sum(counts.clone())
+            objective = loss * counts * self.world_size / total
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(objective).backward()
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_norm_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            objective.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_norm_clip)
+            self.optimizer.step()
+        return loss.detach().clone()  # a copy survives the next step (CUDA graphs reuse outputs)
+
+    def _set_learning_rate(self):
+        lr = learning_rate_at(self.config, self.tokens)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def train(self):
+        """Run max_epochs epochs, resuming from config.state_path if a training state is there."""
+        resume = self._load_state()
+        self.model.train()
+        with self._signals_saved_as_state():
+            for epoch in range(resume.epoch if resume else 0, self.config.max_epochs):
+                if resume:
+                    random.setstate(resume.python_rng)
+                epoch_rng = random.getstate()
+                batches = self._epoch_batches(epoch)
+                first = 0
+                if resume:
+                    first = self._replay(batches, resume)
+                    resume = None
+                self._run_epoch(epoch, batches, first, epoch_rng)
+                if self.test_dataset is not None:
+                    distributed.print0(f"epoch {epoch + 1}: test loss {self.test_loss():.5f}")
+                if self.config.ckpt_path and distributed.is_main():
+                    checkpoint.save(self.model.state_dict(), self.config.ckpt_path)
+
+    def _run_epoch(self, epoch, batches, first, epoch_rng):
+        log = _ProgressLog(self, epoch, first)
+        for it, (x, y) in enumerate(batches, start=first):
+            tokens = y.numel() * self.world_size  # every target position, pads included, as in the assignment
+            nonpad = int((y != 0).sum())
+            loss = self.train_step(*self.trimmed(x, y))
+            self.tokens += tokens
+            lr = self._set_learning_rate()
+            self.step += 1
+            log.record(it, loss, lr, nonpad)
+            stop = distributed.any_process(self._stop_signal is not None, self.device)
+            if stop or self._state_due():
+                self._save_state(epoch, it + 1, epoch_rng)
+            if stop:
+                log.close()
+                raise TrainingInterrupted(self._stop_signal or signal.SIGTERM, self.config.state_path)
+        log.close()
+
+    @torch.no_grad()
+    def test_loss(self):
+        """Mean loss over test_dataset, in eval mode."""
+        self.model.eval()
+        loader = DataLoader(self.test_dataset, batch_size=self.local_batch_size, shuffle=False)
+        losses = []
+        for x, y in loader:
+            with devices.autocast(self.device, self.amp_dtype):
+                _, loss = self.model(x.to(self.device), y.to(self.device))
+            losses.append(loss.float())
+        self.model.train()
+        return torch.stack(losses).mean().item()
+
+    # --- resumable state ----------------------------------------------------------------
+
+    def _fingerprint(self):
+        c = self.config
+        return {"tag": c.state_tag, "max_epochs": c.max_epochs, "batch_size": c.batch_size,
+                "learning_rate": c.learning_rate, "lr_decay": c.lr_decay, "warmup_tokens": float(c.warmup_tokens),
+                "final_tokens": float(c.final_tokens), "bucket": c.bucket, "examples": len(self.train_dataset),
+                "world_size": self.world_size}
+
+    def _state_due(self):
+        path = self.config.state_path
+        return path is not None and time.monotonic() - self._last_state_save >= self.config.state_interval
+
+    def _save_state(self, epoch, batches_done, epoch_rng):
+        """Write everything needed to continue exactly from here (on rank 0)."""
+        if self.config.state_path is None:
+            return
+        if distributed.is_main():
+            checkpoint.save({
+                "fingerprint": self._fingerprint(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None,
+                "tokens": self.tokens, "step": self.step,
+                "epoch": epoch, "batches_done": batches_done,
+                "python_rng": epoch_rng,  # at the start of the epoch: the epoch is replayed to here
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            }, self.config.state_path)
+        self._last_state_save = time.monotonic()
+
+    def _load_state(self):
+        path = self.config.state_path
+        if path is None or not os.path.exists(path):
+            return None
+        state = checkpoint.load(path, "training state")
+        if not isinstance(state, dict) or "fingerprint" not in state:
+            raise UserError(f"{path!r} is not a training state; delete it to start afresh")
+        if state["fingerprint"] != self._fingerprint():
+            differences = sorted(k for k, v in self._fingerprint().items() if state["fingerprint"].get(k) != v)
+            raise UserError(f"the training state {path!r} belongs to a run with other settings "
+                            f"({', '.join(differences)}); delete it to start afresh")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.tokens, self.step = state["tokens"], state["step"]
+        self._set_learning_rate()
+        distributed.print0(f"Resuming from {path}: epoch {state['epoch'] + 1}, "
+                           f"iteration {state['batches_done']} ({self.step} steps done)")
+        return _ResumePoint(state["epoch"], state["batches_done"], state["python_rng"],
+                            state["torch_rng"], state["cuda_rng"])
+
+    def _replay(self, batches, resume):
+        """Draw the batches already trained on (the random draws repeat), then restore the RNGs."""
+        for _ in range(resume.batches_done):
+            next(batches, None)
+        torch.set_rng_state(resume.torch_rng)
+        if resume.cuda_rng is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(resume.cuda_rng)
+        return resume.batches_done
+
+    def discard_state(self):
+        """Remove the training state once the final params are safely written."""
+        path = self.config.state_path
+        if path and distributed.is_main() and os.path.exists(path):
+            os.remove(path)
+
+    @contextlib.contextmanager
+    def _signals_saved_as_state(self):
+        """On SIGINT/SIGTERM, finish the current step, save the training state and stop."""
+        if self.config.state_path is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _on_signal(self, signum, _frame):
+        if self._stop_signal is not None:
+            raise KeyboardInterrupt  # a second signal: stop at once
+        self._stop_signal = signum
+        if distributed.is_main():
+            print(f"\n{signal.Signals(signum).name}: saving the training state after this step "
+                  f"(send it again to quit at once)", file=sys.stderr)
+
+
+class _ProgressLog:
+    """Progress of one epoch: a tqdm bar on a terminal, a line every 30 s otherwise, and
+    TensorBoard scalars for every step (read back from the GPU in batches, not every step)."""
+
+    def __init__(self, trainer, epoch, first):
+        self.trainer, self.epoch = trainer, epoch
+        self.main = distributed.is_main()
+        wanted = trainer.config.progress
+        self.bar_on = self.main and (sys.stderr.isatty() if wanted is None else wanted)
+        self.bar = tqdm(total=trainer.batches_per_epoch(), initial=first, disable=not self.bar_on,
+                        dynamic_ncols=True)
+        self.pending = []  # (step, iteration, loss tensor, lr)
+        self.nonpad = 0
+        self.started = self.flushed = self.printed = time.monotonic()
+        self.flush_every = 0.0 if trainer.device.type == "cpu" else 1.0
+        self.last_line = None
+
+    def record(self, it, loss, lr, nonpad):
+        if not self.main:
+            return
+        self.pending.append((self.trainer.step, it, loss, lr))
+        self.nonpad += nonpad
+        self.bar.update(1)
+        if time.monotonic() - self.flushed >= self.flush_every:
+            self.flush()
+
+    def flush(self):
+        if not self.pending:
+            return
+        now = time.monotonic()
+        losses = torch.stack([p[2] for p in self.pending]).float().tolist()  # one device sync
+        tokens_per_sec = self.nonpad / max(now - self.flushed, 1e-9)
+        writer = self.trainer.config.writer
+        for (step, _, _, lr), loss in zip(self.pending, losses):
+            if writer is not None:
+                writer.add_scalar("train/loss", loss, step)
+                writer.add_scalar("train/lr", lr, step)
+        if writer is not None:
+            writer.add_scalar("train/tokens_per_sec", tokens_per_sec, self.pending[-1][0])
+        _, it, _, lr = self.pending[-1]
+        line = f"epoch {self.epoch + 1} iter {it}: train loss {losses[-1]:.5f}. lr {lr:e}"
+        self.bar.set_description(line, refresh=False)
+        if not self.bar_on and now - self.printed >= 30.0:
+            print(f"{line}. {tokens_per_sec:,.0f} non-pad tokens/s", flush=True)
+            self.printed = now
+        self.pending, self.nonpad, self.flushed = [], 0, now
+        self.last_line = f"{line}. {tokens_per_sec:,.0f} non-pad tokens/s"
+
+    def close(self):
+        if self.main:
+            self.flush()
+            self.bar.close()
+            if not self.bar_on and self.last_line and self.epoch + 1 == self.trainer.config.max_epochs:
+                print(self.last_line, flush=True)
