@@ -23,7 +23,7 @@ def load(path, what="params file"):
     except OSError as e:
         raise UserError(f"cannot read {what} {path!r}: {e.strerror or e}") from None
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" in str(e):
+        if "GLOBAL" in str(e):  # the pickle names a Python callable: what malicious files do
             raise UserError(f"refusing to load {what} {path!r}: it holds Python objects, not only "
                             f"tensors, and could run code; only plain state_dicts are loaded") from None
         raise UserError(f"{what} {path!r} is not a PyTorch checkpoint") from None

@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny synthetic world (documents and birthplace questions) and small models."""
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from dataset import CharCorruptionDataset  # noqa: E402
+from model import GPT, GPTConfig  # noqa: E402
+
+FIRST = ["Ada", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu"]
+LAST = ["Moss", "Nash", "Orr", "Pike", "Quin", "Rowe"]
+PLACES = ["Paris", "Lima", "Oslo", "Rome", "Kyiv", "Quito", "Accra", "Hanoi"]
+
+
+def tiny_world(seed=0):
+    """(documents, [(name, place)]): one short wiki-like document per person."""
+    rng = random.Random(seed)
+    people = [(f"{f} {l}", rng.choice(PLACES)) for f in FIRST for l in LAST][:48]
+    documents = [f"{name}. {name} was born in {place} and worked as a {rng.choice(['poet', 'cook', 'judge'])}. "
+                 f"Where was {name} born? In {place}." for name, place in people]
+    return documents, people
+
+
+@pytest.fixture(autouse=True)
+def _hygiene():
+    """Each test starts from known seeds and leaves global torch settings as it found them."""
+    random.seed(0)
+    torch.manual_seed(0)
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    yield
+    torch.set_default_dtype(dtype)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def world_files(tmp_path):
+    """A tiny wiki, train/dev TSVs and a questions-only test file, written to tmp_path."""
+    documents, people = tiny_world()
+    paths = {
+        "wiki": tmp_path / "wiki.txt",
+        "train": tmp_path / "train.tsv",
+        "dev": tmp_path / "dev.tsv",
+        "test": tmp_path / "test.tsv",
+    }
+    paths["wiki"].write_text("\n".join(documents), encoding="utf-8")
+    lines = [f"Where was {name} born?\t{place}\n" for name, place in people]
+    paths["train"].write_text("".join(lines[:36]), encoding="utf-8")
+    paths["dev"].write_text("".join(lines[36:]), encoding="utf-8")
+    paths["test"].write_text("".join(line.split("\t")[0] + "\n" for line in lines[36:]), encoding="utf-8")
+    return paths
+
+
+@pytest.fixture
+def wiki_text():
+    return (ROOT / "wiki.txt").read_text(encoding="utf-8")
+
+
+def small_model(vocab_size, block_size=32, rope=False, dropout=0.0, **sizes):
+    config = GPTConfig(vocab_size, block_size, n_layer=2, n_head=4, n_embd=32, rope=rope,
+                       embd_pdrop=dropout, resid_pdrop=dropout, attn_pdrop=dropout)
+    for key, value in sizes.items():
+        setattr(config, key, value)
+    return GPT(config)
+
+
+@pytest.fixture
+def tiny_corpus():
+    documents, _ = tiny_world()
+    return CharCorruptionDataset("\n".join(documents), 32)

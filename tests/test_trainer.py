@@ -1,0 +1,149 @@
+"""The training loop: the assignment's lr schedule and decay groups, and exact trimming/bucketing."""
+import math
+import random
+
+import pytest
+import torch
+
+from conftest import small_model, tiny_world
+from dataset import NameDataset
+from trainer import Trainer, TrainerConfig, bucketed_batches, learning_rate_at, trim_padding, used_length
+
+
+def schedule(**kwargs):
+    return TrainerConfig(learning_rate=6e-3, lr_decay=True, warmup_tokens=10_240, final_tokens=1_000_000, **kwargs)
+
+
+def test_trainer_config_defaults():
+    c = TrainerConfig()
+    assert (c.max_epochs, c.batch_size, c.learning_rate, c.betas, c.grad_norm_clip, c.weight_decay) == \
+        (10, 64, 3e-4, (0.9, 0.95), 1.0, 0.1)
+    assert (c.lr_decay, c.warmup_tokens, c.final_tokens, c.ckpt_path, c.num_workers, c.writer) == \
+        (False, 375e6, 260e9, None, 0, None)
+
+
+def test_learning_rate_schedule():
+    c = schedule()
+    assert learning_rate_at(c, 0) == 0.0
+    assert learning_rate_at(c, 5_120) == pytest.approx(3e-3)
+    assert learning_rate_at(c, 10_240) == pytest.approx(6e-3)
+    middle = (10_240 + 1_000_000) / 2
+    assert learning_rate_at(c, middle) == pytest.approx(6e-3 * 0.5)
+    assert learning_rate_at(c, 1_000_000) == pytest.approx(6e-4)
+    assert learning_rate_at(c, 5_000_000) == pytest.approx(6e-4)
+    assert learning_rate_at(TrainerConfig(learning_rate=1e-3), 10**9) == 1e-3
+
+
+def test_decay_groups_exclude_only_biases(tiny_corpus):
+    model = small_model(tiny_corpus.vocab_size)
+    trainer = Trainer(model, tiny_corpus, None, TrainerConfig())
+    decayed, plain = trainer.optimizer.param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all("bias" in names[id(p)] for p in plain["params"])
+    decayed_names = {names[id(p)] for p in decayed["params"]}
+    assert {"pos_emb", "tok_emb.weight", "ln_f.weight", "blocks.0.ln1.weight"} <= decayed_names
+
+
+def test_trim_padding_keeps_used_columns():
+    y = torch.tensor([[0, 5, 6, 0, 0, 0], [0, 0, 7, 8, 0, 0]])
+    x = torch.arange(12).view(2, 6)
+    tx, ty = trim_padding(x, y)
+    assert used_length(y) == 4 and torch.equal(ty, y[:, :4]) and torch.equal(tx, x[:, :4])
+    assert trim_padding(x, y, multiple=8)[0].shape == (2, 6), "never longer than the batch"
+    assert trim_padding(x, torch.zeros_like(y))[0].shape == (2, 1)
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_trimming_gives_the_same_gradients(tiny_corpus, rope):
+    documents, people = tiny_world()
+    names = NameDataset(tiny_corpus, "".join(f"Where was {n} born?\t{p}\n" for n, p in people))
+    x, y = torch.stack([names[i][0] for i in range(8)]), torch.stack([names[i][1] for i in range(8)])
+    assert used_length(y) < y.size(1)
+    model = small_model(tiny_corpus.vocab_size, rope=rope).train()  # dropout 0: deterministic
+    gradients = []
+    for batch in [(x, y), trim_padding(x, y)]:
+        model.zero_grad()
+        _, loss = model(*batch)
+        loss.backward()
+        gradients.append([p.grad.clone() for p in model.parameters()])
+    for full, trimmed in zip(*gradients):
+        torch.testing.assert_close(trimmed, full, rtol=1e-5, atol=1e-7)
+
+
+def names_dataset(corpus, copies=1):
+    _, people = tiny_world()
+    return NameDataset(corpus, "".join(f"Where was {n} born?\t{p}\n" for n, p in people) * copies)
+
+
+def train_and_record(corpus, dataset, **options):
+    torch.manual_seed(3)
+    model = small_model(corpus.vocab_size)
+    trainer = Trainer(model, dataset, None, schedule(max_epochs=2, batch_size=16, progress=False, **options))
+    learning_rates = []
+    step = trainer.train_step
+    trainer.train_step = lambda x, y: (learning_rates.append(trainer.optimizer.param_groups[0]["lr"]), step(x, y))[1]
+    trainer.train()
+    return model, trainer, learning_rates
+
+
+def test_lr_and_token_count_match_the_assignment(tiny_corpus):
+    dataset = names_dataset(tiny_corpus)  # 48 examples: 3 batches of 16 per epoch
+    _, trainer, lrs = train_and_record(tiny_corpus, dataset)
+    T = tiny_corpus.block_size - 1
+    assert trainer.tokens == 2 * 48 * T and trainer.step == 6
+    expected = [6e-3] + [learning_rate_at(trainer.config, 16 * T * k) for k in range(1, 6)]
+    assert lrs == pytest.approx(expected), "step 1 runs at the base lr, then the schedule by untrimmed tokens"
+
+
+def test_trimming_changes_nothing_but_speed(tiny_corpus):
+    dataset = names_dataset(tiny_corpus)
+    trimmed, t1, lrs1 = train_and_record(tiny_corpus, dataset)
+    full, t2, lrs2 = train_and_record(tiny_corpus, dataset, trim_padding=False)
+    assert lrs1 == lrs2 and t1.tokens == t2.tokens
+    for a, b in zip(trimmed.parameters(), full.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # Adam magnifies rounding of tiny gradients
+
+
+def test_bucketed_batches_keep_sizes_and_draws(tiny_corpus):
+    random.seed(9)
+    plain = [tiny_corpus[i] for i in range(len(tiny_corpus))]
+    random.seed(9)
+    batches = list(bucketed_batches(tiny_corpus, 10, random.Random(0)))
+    assert [len(x) for x, _ in batches] == [10, 10, 10, 10, 8]
+    drawn = sorted(tuple(x.tolist()) for batch, _ in batches for x in batch)
+    assert drawn == sorted(tuple(x.tolist()) for x, _ in plain), "the same examples, regrouped"
+    lengths = [used_length(y) for _, y in batches[:-1]]
+    assert sum(lengths) < 4 * tiny_corpus.block_size
+
+
+def test_bucketing_trains_with_the_same_schedule(tiny_corpus):
+    _, plain, lrs_plain = train_and_record(tiny_corpus, tiny_corpus)
+    _, bucketed, lrs_bucketed = train_and_record(tiny_corpus, tiny_corpus, bucket=True)
+    assert lrs_plain == lrs_bucketed and plain.tokens == bucketed.tokens
+
+
+def test_test_dataset_loss_and_ckpt_path(tiny_corpus, tmp_path, capsys):
+    dataset = names_dataset(tiny_corpus)
+    model = small_model(tiny_corpus.vocab_size)
+    path = tmp_path / "epoch.params"
+    Trainer(model, dataset, dataset, schedule(max_epochs=1, batch_size=16, ckpt_path=str(path), progress=False)).train()
+    assert "epoch 1: test loss" in capsys.readouterr().out
+    assert set(torch.load(path, weights_only=True)) == set(model.state_dict())
+
+
+def test_tensorboard_scalars(tiny_corpus):
+    class Recorder:
+        def __init__(self):
+            self.scalars = []
+
+        def add_scalar(self, tag, value, step=None):
+            self.scalars.append((tag, value, step))
+
+    writer = Recorder()
+    Trainer(small_model(tiny_corpus.vocab_size), names_dataset(tiny_corpus), None,
+            schedule(max_epochs=1, batch_size=16, writer=writer, progress=False)).train()
+    losses = [(v, s) for tag, v, s in writer.scalars if tag == "train/loss"]
+    assert [s for _, s in losses] == [1, 2, 3] and all(math.isfinite(v) for v, _ in losses)
+    assert len([1 for tag, _, _ in writer.scalars if tag == "train/lr"]) == 3
+    assert any(tag == "train/tokens_per_sec" for tag, _, _ in writer.scalars)
