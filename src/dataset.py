@@ -99,6 +99,8 @@ class NameDataset(Dataset):
             found = "no tab" if len(fields) == 1 else f"{len(fields) - 1} tabs"
             raise ValueError(f"line {number}: expected 'question<TAB>place', found {found}: {line!r}")
         question, place = fields
+        if not question:
+            raise ValueError(f"line {number}: the question before the tab is empty")
         needed = len(question) + len(place) + 2
         if needed > self.block_size:
             raise ValueError(f"line {number}: question and place take {needed} characters with "

@@ -59,6 +59,8 @@ def build_parser():
     extra.add_argument("--max_epochs", type=int, default=None,
                        help="override the epochs (pretrain 650; finetune 75, or 10 after pretraining)")
     extra.add_argument("--batch_size", type=int, default=None, help="override the batch size (pretrain 128, finetune 256)")
+    extra.add_argument("--max_steps", type=int, default=None,
+                       help="stop after this many steps (a smoke test; the lr schedule stays that of the full run)")
     extra.add_argument("--seed", type=int, default=None,
                        help="seed Python and PyTorch for a repeatable run (default: random.seed(0) only)")
     extra.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -120,7 +122,8 @@ def check_arguments(args):
     for name in REQUIRED[args.function]:
         if getattr(args, name) is None:
             raise UserError(f"{args.function} needs --{name}")
-    for name, value in [("--max_epochs", args.max_epochs), ("--batch_size", args.batch_size)]:
+    for name, value in [("--max_epochs", args.max_epochs), ("--batch_size", args.batch_size),
+                        ("--max_steps", args.max_steps)]:
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1")
     if args.function != "evaluate":
@@ -135,6 +138,9 @@ def join_process_group(device):
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
+    else:  # torchrun leaves each process one thread: share the cores out instead
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_processes))
     return device
 
 
@@ -151,7 +157,7 @@ def trainer_config(args, settings, writer):
     """The assignment's TrainerConfig for one function, with the extra options applied."""
     return TrainerConfig(
         **settings, lr_decay=True, writer=writer,
-        num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding,
+        num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding, max_steps=args.max_steps,
         mixed_precision=args.mixed_precision, compile=args.compile,
         state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
         state_tag=f"{args.function} {args.variant} from {args.reading_params_path}",

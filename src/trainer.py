@@ -54,6 +54,7 @@ class TrainerConfig:
     state_interval: float = 300.0  # seconds between training-state saves (0: after every step)
     state_tag: str = ""  # what else identifies the run (e.g. function and variant) in the state
     progress: bool = None  # tqdm bars; None: only when stderr is a terminal
+    max_steps: int = None  # stop after this many steps in all (smoke tests); the schedule is unchanged
 
 
 def learning_rate_at(config, tokens):
@@ -255,6 +256,8 @@ class Trainer:
         self.model.train()
         with self._signals_saved_as_state():
             for epoch in range(resume.epoch if resume else 0, self.config.max_epochs):
+                if self._out_of_steps():
+                    break
                 if resume:
                     random.setstate(resume.python_rng)
                 epoch_rng = random.getstate()
@@ -285,7 +288,12 @@ class Trainer:
             if stop:
                 log.close()
                 raise TrainingInterrupted(self._stop_signal or signal.SIGTERM, self.config.state_path)
+            if self._out_of_steps():
+                break
         log.close()
+
+    def _out_of_steps(self):
+        return self.config.max_steps is not None and self.step >= self.config.max_steps
 
     @torch.no_grad()
     def test_loss(self):
@@ -305,7 +313,7 @@ class Trainer:
     def _fingerprint(self):
         c = self.config
         return {"tag": c.state_tag, "max_epochs": c.max_epochs, "batch_size": c.batch_size,
-                "learning_rate": c.learning_rate, "lr_decay": c.lr_decay, "warmup_tokens": float(c.warmup_tokens),
+                "learning_rate": c.learning_rate, "lr_decay": c.lr_decay, "max_steps": c.max_steps, "warmup_tokens": float(c.warmup_tokens),
                 "final_tokens": float(c.final_tokens), "bucket": c.bucket, "examples": len(self.train_dataset),
                 "world_size": self.world_size}
 

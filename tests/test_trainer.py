@@ -147,3 +147,9 @@ def test_tensorboard_scalars(tiny_corpus):
     assert [s for _, s in losses] == [1, 2, 3] and all(math.isfinite(v) for v, _ in losses)
     assert len([1 for tag, _, _ in writer.scalars if tag == "train/lr"]) == 3
     assert any(tag == "train/tokens_per_sec" for tag, _, _ in writer.scalars)
+
+
+def test_max_steps_stops_early_with_the_full_schedule(tiny_corpus):
+    _, trainer, lrs = train_and_record(tiny_corpus, names_dataset(tiny_corpus), max_steps=4)
+    _, full, full_lrs = train_and_record(tiny_corpus, names_dataset(tiny_corpus))
+    assert trainer.step == 4 and lrs == full_lrs[:4]
