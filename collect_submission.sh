@@ -16,8 +16,11 @@ for f in "${files[@]}"; do
   if [ -f "$f" ]; then present+=("$f"); else missing+=("$f"); fi
 done
 rm -rf src/__pycache__
-rm -f assignment4_submission.zip
-zip -q -r assignment4_submission.zip src "${present[@]}" -x '*__pycache__*' '*.pyc'
+# build beside the target and rename, so an interrupted run never leaves a half-written zip
+partial=".assignment4_submission.$$.zip"
+trap 'rm -f "$partial"' EXIT
+zip -q -r "$partial" src "${present[@]}" -x '*__pycache__*' '*.pyc'
+mv "$partial" assignment4_submission.zip
 echo "wrote assignment4_submission.zip: src/ and ${#present[@]} of ${#files[@]} expected files"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing (run the steps that make them, see README): ${missing[*]}" >&2

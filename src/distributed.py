@@ -34,8 +34,12 @@ def init(device_type):
     return local_rank
 
 
-def shutdown():
+def shutdown(wait_for_others=False):
+    """Leave the process group. After success, wait for every process first: one that exits while
+    another is still tearing down can abort it (seen with Gloo). After an error, do not wait."""
     if dist.is_initialized():
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()
 
 

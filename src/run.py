@@ -82,6 +82,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         run(args)
+        distributed.shutdown(wait_for_others=True)
         return 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -185,6 +186,8 @@ def pretrain(args, model, pretrain_dataset):
     settings["final_tokens"] = settings["max_epochs"] * len(pretrain_dataset) * BLOCK_SIZE
     writer = tensorboard_writer(args)
     train_and_save(args, model, pretrain_dataset, trainer_config(args, settings, writer))
+    if writer is not None:
+        writer.close()
 
 
 def finetune(args, model, pretrain_dataset):
@@ -206,6 +209,8 @@ def finetune(args, model, pretrain_dataset):
     train_and_save(args, model, finetune_dataset, trainer_config(args, settings, writer))
     if args.eval_corpus_path is not None and distributed.is_main():
         report_accuracy(args, model, pretrain_dataset, writer)
+    if writer is not None:
+        writer.close()
 
 
 def evaluate(args, model, pretrain_dataset):

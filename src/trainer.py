@@ -195,7 +195,7 @@ class Trainer:
                                       worker_init_fn=_ignore_sigint if workers else None)
         return self._loader
 
-    def _epoch_batches(self, epoch):
+    def epoch_batches(self, epoch):
         """The (x, y) CPU batches of one epoch, in the assignment's order (no shuffling)."""
         if self.config.bucket:
             return bucketed_batches(self.train_dataset, self.local_batch_size, random.Random(epoch))
@@ -253,6 +253,7 @@ class Trainer:
     def train(self):
         """Run max_epochs epochs, resuming from config.state_path if a training state is there."""
         resume = self._load_state()
+        distributed.print0(self.describe())
         self.model.train()
         with self._signals_saved_as_state():
             for epoch in range(resume.epoch if resume else 0, self.config.max_epochs):
@@ -261,7 +262,7 @@ class Trainer:
                 if resume:
                     random.setstate(resume.python_rng)
                 epoch_rng = random.getstate()
-                batches = self._epoch_batches(epoch)
+                batches = self.epoch_batches(epoch)
                 first = 0
                 if resume:
                     first = self._replay(batches, resume)
@@ -271,6 +272,17 @@ class Trainer:
                     distributed.print0(f"epoch {epoch + 1}: test loss {self.test_loss():.5f}")
                 if self.config.ckpt_path and distributed.is_main():
                     checkpoint.save(self.model.state_dict(), self.config.ckpt_path)
+
+    def describe(self):
+        """One line saying how training will run, fast paths included."""
+        c = self.config
+        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
+        fused = "fused" if self.optimizer.defaults.get("fused") else "unfused"
+        trimming = "off" if c.compile or not c.trim_padding else "on"
+        return (f"training: {c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
+                f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}, {precision}, {fused} AdamW, "
+                f"pad trimming {trimming}, bucketing {'on' if c.bucket else 'off'}, compile {'on' if c.compile else 'off'}, "
+                f"{self._workers()} DataLoader workers")
 
     def _run_epoch(self, epoch, batches, first, epoch_rng):
         log = _ProgressLog(self, epoch, first)
@@ -440,11 +452,11 @@ class _ProgressLog:
         _, it, _, lr = self.pending[-1]
         line = f"epoch {self.epoch + 1} iter {it}: train loss {losses[-1]:.5f}. lr {lr:e}"
         self.bar.set_description(line, refresh=False)
+        self.last_line = f"{line}. {tokens_per_sec:,.0f} non-pad tokens/s"
         if not self.bar_on and now - self.printed >= 30.0:
-            print(f"{line}. {tokens_per_sec:,.0f} non-pad tokens/s", flush=True)
+            print(self.last_line, flush=True)
             self.printed = now
         self.pending, self.nonpad, self.flushed = [], 0, now
-        self.last_line = f"{line}. {tokens_per_sec:,.0f} non-pad tokens/s"
 
     def close(self):
         if self.main:

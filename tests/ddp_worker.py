@@ -29,4 +29,4 @@ if __name__ == "__main__":
     trainer.train()
     if distributed.is_main():
         torch.save({"params": model.state_dict(), "tokens": trainer.tokens, "step": trainer.step}, sys.argv[1])
-    distributed.shutdown()
+    distributed.shutdown(wait_for_others=True)

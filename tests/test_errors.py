@@ -163,3 +163,25 @@ def test_no_traceback_from_the_program(files):
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: params file 'text.params' is not a PyTorch checkpoint")
     assert "Traceback" not in done.stderr
+
+
+def test_device_override(files, capsys):
+    assert run.main(evaluate_args(files) + ["--device", "cpu"]) == 0
+    assert "Model on device: cpu" in capsys.readouterr().out
+    if not torch.cuda.is_available():
+        fails(capsys, *evaluate_args(files), "--device", "cuda", match="no CUDA GPU")
+    fails(capsys, *evaluate_args(files), "--device", "tpu", match="unknown device 'tpu'|unsupported device")
+
+
+def test_collect_submission_names_missing_files(tmp_path):
+    import shutil
+    shutil.copytree(ROOT / "src", tmp_path / "src")
+    shutil.copy(ROOT / "collect_submission.sh", tmp_path)
+    (tmp_path / "london_baseline_accuracy.txt").write_text("5.0\n")
+    done = subprocess.run(["bash", "collect_submission.sh"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1 and "vanilla.model.params" in done.stderr
+    import zipfile
+    names = zipfile.ZipFile(tmp_path / "assignment4_submission.zip").namelist()
+    assert "london_baseline_accuracy.txt" in names and "src/run.py" in names
+    assert not any("__pycache__" in n for n in names)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
