@@ -53,7 +53,8 @@ def main():
     print(f"2(a) max |Z(PX) - P Z(X)| without position embeddings: {without:.2e} (equivariant)")
     print(f"2(b) with sinusoidal embeddings added:                 {with_positions:.2e} (order now matters)")
     for T, d in [(128, 256), (512, 256), (2048, 64)]:
-        print(f"2(b)ii smallest distance between two positions' embeddings, T={T}, d={d}: {closest_positions(T, d):.4f}")
+        distance = closest_positions(T, d)
+        print(f"2(b)ii smallest distance between two positions' embeddings, T={T}, d={d}: {distance:.4f}")
     print("finding: without positions the layer cannot tell word orders apart; sinusoidal embeddings "
           "make positions distinct (the slowest pair of frequencies has a period of about 2*pi*10000).")
     plt = pyplot()

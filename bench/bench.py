@@ -189,7 +189,8 @@ def main():
               + (" % of ceiling |" if ceiling else "") + " peak memory (MiB) |")
         print("|---|---|---|---|---|---|---|" + ("---|" if ceiling else "") + "---|")
         for phase in ("pretrain", "finetune"):
-            paths = ["reference", "default"] + (["bucket"] if phase == "pretrain" else []) + (["compile"] if on_cuda else [])
+            paths = ["reference", "default"] + (["bucket"] if phase == "pretrain" else [])
+            paths += ["compile"] if on_cuda else []
             baseline = None
             for path in paths:
                 r = run_isolated(phase, path, args.variant)

@@ -169,7 +169,8 @@ class Trainer:
     def _wrap_model(self):
         model = self.model
         if self.world_size > 1:
-            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None  # a CPU model takes none
+            model = DistributedDataParallel(model, device_ids=device_ids)
         if self.config.compile:
             # on CUDA, CUDA graphs replay each step's many small kernels in one launch
             model = torch.compile(model, mode="reduce-overhead" if self.device.type == "cuda" else None)
@@ -281,7 +282,8 @@ class Trainer:
         trimming = "off" if c.compile or not c.trim_padding else "on"
         return (f"training: {c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
                 f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}, {precision}, {fused} AdamW, "
-                f"pad trimming {trimming}, bucketing {'on' if c.bucket else 'off'}, compile {'on' if c.compile else 'off'}, "
+                f"pad trimming {trimming}, bucketing {'on' if c.bucket else 'off'}, "
+                f"compile {'on' if c.compile else 'off'}, "
                 f"{self._workers()} DataLoader workers")
 
     def _run_epoch(self, epoch, batches, first, epoch_rng):
@@ -324,8 +326,8 @@ class Trainer:
 
     def _fingerprint(self):
         c = self.config
-        return {"tag": c.state_tag, "max_epochs": c.max_epochs, "batch_size": c.batch_size,
-                "learning_rate": c.learning_rate, "lr_decay": c.lr_decay, "max_steps": c.max_steps, "warmup_tokens": float(c.warmup_tokens),
+        return {"tag": c.state_tag, "max_epochs": c.max_epochs, "max_steps": c.max_steps, "batch_size": c.batch_size,
+                "learning_rate": c.learning_rate, "lr_decay": c.lr_decay, "warmup_tokens": float(c.warmup_tokens),
                 "final_tokens": float(c.final_tokens), "bucket": c.bucket, "examples": len(self.train_dataset),
                 "world_size": self.world_size}
 

@@ -21,7 +21,7 @@ PLACES = ["Paris", "Lima", "Oslo", "Rome", "Kyiv", "Quito", "Accra", "Hanoi"]
 def tiny_world(seed=0):
     """(documents, [(name, place)]): one short wiki-like document per person."""
     rng = random.Random(seed)
-    people = [(f"{f} {l}", rng.choice(PLACES)) for f in FIRST for l in LAST][:48]
+    people = [(f"{first} {last}", rng.choice(PLACES)) for first in FIRST for last in LAST][:48]
     documents = [f"{name}. {name} was born in {place} and worked as a {rng.choice(['poet', 'cook', 'judge'])}. "
                  f"Where was {name} born? In {place}." for name, place in people]
     return documents, people

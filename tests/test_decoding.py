@@ -35,7 +35,7 @@ def test_greedy_complete_matches_sample(rope, block_size, steps):
     stop = max(set(generated), key=generated.count)
     fast = greedy_complete(model, prompts, steps, stop_token=stop, batch_size=7)
     stopped_early = 0
-    for prompt, reference, completion in zip(prompts, references, fast):
+    for reference, completion in zip(references, fast):
         assert completion == reference[:len(completion)]
         if len(completion) < len(reference):
             stopped_early += 1

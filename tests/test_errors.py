@@ -62,12 +62,12 @@ def test_missing_required_flag(files, capsys, function, missing):
 
 
 def test_missing_unreadable_and_empty_corpus(files, capsys):
-    fails(capsys, *evaluate_args(files)[:2], "nowhere.txt", *evaluate_args(files)[3:],
-          match="cannot read pretraining corpus 'nowhere.txt'")
-    fails(capsys, "evaluate", "vanilla", files["dir"], *evaluate_args(files)[3:], match="cannot read pretraining corpus")
-    fails(capsys, "evaluate", "vanilla", "empty.txt", *evaluate_args(files)[3:], match="pretraining corpus 'empty.txt' is empty")
+    rest = evaluate_args(files)[3:]
+    fails(capsys, "evaluate", "vanilla", "nowhere.txt", *rest, match="cannot read pretraining corpus 'nowhere.txt'")
+    fails(capsys, "evaluate", "vanilla", files["dir"], *rest, match="cannot read pretraining corpus")
+    fails(capsys, "evaluate", "vanilla", "empty.txt", *rest, match="pretraining corpus 'empty.txt' is empty")
     (files["dir"] / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
-    fails(capsys, "evaluate", "vanilla", "latin1.txt", *evaluate_args(files)[3:], match="is not UTF-8 text")
+    fails(capsys, "evaluate", "vanilla", "latin1.txt", *rest, match="is not UTF-8 text")
 
 
 @pytest.mark.parametrize("params, message", [
@@ -114,7 +114,8 @@ def test_bad_eval_files(files, capsys):
     fails(capsys, *evaluate_args(files, eval_path="empty.txt"), match="has no lines")
     lines = files["dev"].read_text().splitlines()
     (files["dir"] / "mixed.tsv").write_text("\n".join(lines[:3] + ["Where was Ada Moss born?"] + lines[3:]) + "\n")
-    fails(capsys, *evaluate_args(files, eval_path="mixed.tsv"), match="line 4: expected 'question<TAB>place', found 0 tab")
+    fails(capsys, *evaluate_args(files, eval_path="mixed.tsv"),
+          match="line 4: expected 'question<TAB>place', found 0 tab")
     (files["dir"] / "extra.tsv").write_text("\n".join(lines[:2] + [lines[2] + "\tFrance"]) + "\n")
     fails(capsys, *evaluate_args(files, eval_path="extra.tsv"), match="line 3: .* found 2 tab")
 
@@ -158,8 +159,8 @@ def CORRECT(out):
 
 
 def test_no_traceback_from_the_program(files):
-    done = subprocess.run([sys.executable, str(ROOT / "src" / "run.py"), *map(str, evaluate_args(files, params="text.params"))],
-                          capture_output=True, text=True)
+    command = [sys.executable, str(ROOT / "src" / "run.py"), *evaluate_args(files, params="text.params")]
+    done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: params file 'text.params' is not a PyTorch checkpoint")
     assert "Traceback" not in done.stderr

@@ -80,7 +80,8 @@ def test_state_from_other_settings_is_not_resumed(world_files, tmp_path):
     done = subprocess.run(pretrain(world_files, params, "--pretrain_lr", "1e-3"), capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stderr.strip().endswith("belongs to a run with other settings (learning_rate); delete it to start afresh")
+    assert done.stderr.strip().endswith(
+        "belongs to a run with other settings (learning_rate); delete it to start afresh")
     done = run_to_end(pretrain(world_files, params, "--pretrain_lr", "1e-3", "--fresh"), tmp_path)
     assert "Resuming" not in done.stdout and params.exists() and not state.exists()
 
