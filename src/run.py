@@ -209,7 +209,9 @@ def finetune(args, model, pretrain_dataset):
     writer = tensorboard_writer(args)
     train_and_save(args, model, finetune_dataset, trainer_config(args, settings, writer))
     if args.eval_corpus_path is not None and distributed.is_main():
-        report_accuracy(args, model, pretrain_dataset, writer)
+        _, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
+        if total > 0:
+            report_accuracy(total, correct, writer)
     if writer is not None:
         writer.close()
 
@@ -220,20 +222,17 @@ def evaluate(args, model, pretrain_dataset):
     predictions, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
     atomic_write_text(args.outputs_path, "".join(p + "\n" for p in predictions))
     if total > 0:
-        print(f"Correct: {correct} out of {total}: {correct / total * 100}%")
         writer = tensorboard_writer(args)
-        writer.add_scalar("eval/accuracy", correct / total * 100)
+        report_accuracy(total, correct, writer)
         writer.close()
     else:
         print(f"Predictions written to {args.outputs_path}; no targets provided")
 
 
-def report_accuracy(args, model, pretrain_dataset, writer):
-    """After finetuning with --eval_corpus_path: print and log the accuracy on that file."""
-    _, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
-    if total > 0:
-        print(f"Correct: {correct} out of {total}: {correct / total * 100}%")
-        writer.add_scalar("eval/accuracy", correct / total * 100)
+def report_accuracy(total, correct, writer):
+    """The assignment's result line, and the same figure in TensorBoard."""
+    print(f"Correct: {correct} out of {total}: {correct / total * 100}%")
+    writer.add_scalar("eval/accuracy", correct / total * 100)
 
 
 def predict_and_score(eval_corpus_path, model, pretrain_dataset):
