@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from fileio import atomic_write_text  # noqa: E402
-from utils import evaluate_places, read_eval_file  # noqa: E402
+from fileio import UserError, atomic_write_text  # noqa: E402
+from utils import evaluate_places, read_eval_corpus  # noqa: E402
 
 
 def main(argv=None):
@@ -18,8 +18,8 @@ def main(argv=None):
     parser.add_argument("--outputs_path", default="london_baseline_accuracy.txt")
     args = parser.parse_args(argv)
     try:
-        questions, _ = read_eval_file(args.eval_corpus_path)
-    except (OSError, ValueError) as e:
+        questions, _ = read_eval_corpus(args.eval_corpus_path)
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     total, correct = evaluate_places(args.eval_corpus_path, ["London"] * len(questions))

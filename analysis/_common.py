@@ -6,17 +6,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 FIGURES = Path(__file__).resolve().parent / "figures"
 
-
-def pyplot():
-    """matplotlib.pyplot on a file backend, or None (figures are optional)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        return plt
-    except ImportError:
-        print("(matplotlib is not installed: no figure)")
-        return None
+from analyze import pyplot  # noqa: E402,F401  (the scripts import it from here)
 
 
 def save(figure, name):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fileio import UserError, read_text
-from utils import read_eval_file
+from utils import read_eval_corpus
 
 QUESTION_START, QUESTION_END = "Where was ", " born?"
 
@@ -98,14 +98,22 @@ def compare(analyses):
                   f"only the first {only_a}, only the second {only_b}")
 
 
-def charts(analyses, places, london, directory):
-    """Accuracy bars (split by in-document) and prediction frequencies, as PNG files."""
+def pyplot():
+    """matplotlib.pyplot on a file backend, or None: charts and figures are optional."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        return plt
     except ImportError:
-        print("\nmatplotlib is not installed: no charts (pip install matplotlib)")
+        print("matplotlib is not installed: no charts or figures (pip install matplotlib)")
+        return None
+
+
+def charts(analyses, places, london, directory):
+    """Accuracy bars (split by in-document) and prediction frequencies, as PNG files."""
+    plt = pyplot()
+    if plt is None:
         return []
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -162,10 +170,7 @@ def main(argv=None):
     parser.add_argument("--charts", default=None, metavar="DIR", help="write PNG charts here (needs matplotlib)")
     args = parser.parse_args(argv)
     try:
-        try:
-            questions, places = read_eval_file(args.eval_corpus_path)
-        except (OSError, ValueError) as e:
-            raise UserError(str(e)) from None
+        questions, places = read_eval_corpus(args.eval_corpus_path)
         if places is None:
             raise UserError(f"{args.eval_corpus_path} has no gold places to compare with")
         documents = find_documents([person(q) for q in questions], read_text(args.wiki, "wiki").split("\n"))

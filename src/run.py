@@ -19,7 +19,7 @@ from decoding import clean_questions, predict_places
 from fileio import UserError, atomic_write_text, check_writable, read_text
 from model import GPT, GPTConfig
 from trainer import Trainer, TrainerConfig, TrainingInterrupted
-from utils import evaluate_places, read_eval_file, set_seed
+from utils import evaluate_places, read_eval_corpus, set_seed
 
 BLOCK_SIZE = 128
 MODEL_SIZE = dict(n_layer=4, n_head=8, n_embd=256)
@@ -237,14 +237,7 @@ def report_accuracy(total, correct, writer):
 
 def predict_and_score(eval_corpus_path, model, pretrain_dataset):
     """Predictions for the questions of an eval file, and (total, correct) against its places."""
-    try:
-        questions, _ = read_eval_file(eval_corpus_path)
-    except OSError as e:
-        raise UserError(f"cannot read eval corpus {eval_corpus_path!r}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"eval corpus {eval_corpus_path!r} is not UTF-8 text") from None
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    questions, _ = read_eval_corpus(eval_corpus_path)
     questions, dropped = clean_questions(questions, pretrain_dataset.stoi)
     if dropped:
         warn_dropped(dropped)

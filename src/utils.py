@@ -5,6 +5,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fileio import UserError
+
 
 def set_seed(seed):
     """Seed Python, NumPy and PyTorch (every device) so that a run can be repeated."""
@@ -71,6 +73,18 @@ def read_eval_file(path):
         questions.append(fields[0])
         places.append(fields[-1].rstrip())  # the assignment strips the line's end
     return questions, (places if with_places else None)
+
+
+def read_eval_corpus(path):
+    """read_eval_file for the command line: any problem becomes a one-line UserError."""
+    try:
+        return read_eval_file(path)
+    except OSError as e:
+        raise UserError(f"cannot read eval corpus {str(path)!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"eval corpus {str(path)!r} is not UTF-8 text") from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def evaluate_places(filepath, predicted_places):

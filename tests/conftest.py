@@ -9,6 +9,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "analysis"))
+sys.path.insert(0, str(ROOT))
 
 from dataset import CharCorruptionDataset  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402

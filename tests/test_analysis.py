@@ -3,15 +3,12 @@ import sys
 
 import pytest
 
+import analyze
+import attention_copying
+import multihead_variance
+import permutation
+import rope_properties
 from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "analysis"))
-
-import analyze  # noqa: E402
-import attention_copying  # noqa: E402
-import multihead_variance  # noqa: E402
-import permutation  # noqa: E402
-import rope_properties  # noqa: E402
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import torch
 from attention import apply_rotary_emb, precompute_rotary_emb
 from conftest import small_model
 from reference import use_explicit_attention
+from rope_properties import rotation_matrix
 from starter_model import complex_rotary_emb
 
 
@@ -21,17 +22,6 @@ def test_rope_cache_values():
             assert cache[t, i - 1, 1].item() == pytest.approx(math.sin(t * theta), abs=1e-6)
 
 
-def block_diagonal_rotation(cache, t):
-    """Equation 3's d x d matrix at position t."""
-    cos, sin = cache[t, :, 0].double(), cache[t, :, 1].double()
-    d = 2 * cos.numel()
-    R = torch.zeros(d, d, dtype=torch.float64)
-    for j in range(d // 2):
-        R[2 * j, 2 * j], R[2 * j, 2 * j + 1] = cos[j], -sin[j]
-        R[2 * j + 1, 2 * j], R[2 * j + 1, 2 * j + 1] = sin[j], cos[j]
-    return R
-
-
 def test_apply_rotary_emb_is_the_block_diagonal_rotation_of_eq3():
     B, nh, T, hs = 2, 3, 10, 8
     cache = precompute_rotary_emb(hs, 16)
@@ -39,7 +29,7 @@ def test_apply_rotary_emb_is_the_block_diagonal_rotation_of_eq3():
     rotated = apply_rotary_emb(x, cache)
     assert rotated.shape == x.shape
     for t in range(T):
-        expected = x[:, :, t].double() @ block_diagonal_rotation(cache, t).T  # (B, nh, hs)
+        expected = x[:, :, t].double() @ rotation_matrix(cache, t).T  # (B, nh, hs): Eq. 3
         torch.testing.assert_close(rotated[:, :, t].double(), expected, rtol=1e-5, atol=1e-6)
 
 

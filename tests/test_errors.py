@@ -186,3 +186,13 @@ def test_collect_submission_names_missing_files(tmp_path):
     assert "london_baseline_accuracy.txt" in names and "src/run.py" in names
     assert not any("__pycache__" in n for n in names)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_london_baseline_bad_input(tmp_path, capsys):
+    import london_baseline
+    assert london_baseline.main(["--eval_corpus_path", str(tmp_path / "nope.tsv")]) == 1
+    assert capsys.readouterr().err.startswith("error: cannot read eval corpus")
+    (tmp_path / "questions.tsv").write_text("Where was Ada Moss born?\n")
+    assert london_baseline.main(["--eval_corpus_path", str(tmp_path / "questions.tsv"),
+                                 "--outputs_path", str(tmp_path / "acc.txt")]) == 1
+    assert "has no gold places" in capsys.readouterr().err
