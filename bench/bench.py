@@ -1,14 +1,17 @@
 """Benchmark: the plain reference path against our fast paths, side by side, on this machine.
 
-    python bench/bench.py                         # training steps, then evaluate over birth_dev.tsv
-    python bench/bench.py --params vanilla.finetune.params --variant vanilla
-    python bench/bench.py --skip_eval             # training steps only
+    python bench/bench.py --params vanilla.finetune.params   # training steps, then evaluate over birth_dev.tsv
+    python bench/bench.py --params rope.finetune.params --variant rope
+    python bench/bench.py --skip_eval                        # training steps only
 
-Each configuration runs in a fresh process (so its peak memory is its own). Training: the
-median step time over whole epochs (at least ten steps) after two warm-up steps, at the handout's batch sizes
-(pretrain 128, finetune 256), and non-pad target tokens per second over those epochs. Evaluate:
-the wall time of the whole process, reference (bench/reference.py) against `src/run.py evaluate`,
-and whether their predictions are identical line for line.
+Each configuration runs in a fresh process (so its peak memory is its own), --rounds times,
+interleaved with the others so that a slow spell of a shared machine hits every path alike; the
+table gives medians over rounds, and each ratio against the reference as the median (and range)
+of the per-round ratios. Training: the median step time over whole epochs (at least ten steps)
+after two warm-up steps, at the handout's batch sizes (pretrain 128, finetune 256), and non-pad
+target tokens per second over those epochs. Evaluate: the wall time of the whole process,
+reference (bench/reference.py) against `src/run.py evaluate`, and whether their predictions are
+identical line for line.
 """
 import argparse
 import json
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +46,7 @@ def measure_training(phase, path, variant):
     import devices
     from dataset import CharCorruptionDataset, NameDataset
     from model import GPT, GPTConfig
-    from reference import use_explicit_attention
+    from reference import use_reference_layers
     from trainer import Trainer, TrainerConfig
 
     random.seed(0)
@@ -55,7 +59,7 @@ def measure_training(phase, path, variant):
         dataset = NameDataset(corpus, (ROOT / "birth_places_train.tsv").read_text(encoding="utf-8"))
     model = GPT(GPTConfig(corpus.vocab_size, 128, rope=variant == "rope")).to(device)
     if path == "reference":
-        use_explicit_attention(model)
+        use_reference_layers(model)
     batch_size = 128 if phase == "pretrain" else 256
     trainer = Trainer(model, dataset, None, TrainerConfig(batch_size=batch_size, **TRAINING_PATHS[path]))
     model.train()
@@ -116,38 +120,49 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
-def measure_evaluate(params, variant, eval_path):
-    """Wall time of the reference evaluate process and of ours, and whether they agree."""
-    results = {}
+def measure_evaluate(path, params, variant, eval_path):
+    """Wall time, result line and predictions of one evaluate process: the reference
+    (bench/reference.py) or ours (src/run.py evaluate)."""
     with tempfile.TemporaryDirectory() as tmp:
-        commands = {
-            "reference": [sys.executable, str(ROOT / "bench" / "reference.py"), variant, str(ROOT / "wiki.txt"),
-                          params, eval_path, os.path.join(tmp, "reference")],
-            "default": [sys.executable, str(ROOT / "src" / "run.py"), "evaluate", variant, str(ROOT / "wiki.txt"),
-                        "--reading_params_path", params, "--eval_corpus_path", eval_path,
-                        "--outputs_path", os.path.join(tmp, "default")],
-        }
-        for path, command in commands.items():
-            start = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
-            wall = time.perf_counter() - start
-            if done.returncode:
-                sys.exit(f"{path} evaluate failed:\n{done.stderr}")
-            accuracy = [line for line in done.stdout.splitlines() if line.startswith("Correct")]
-            results[path] = dict(wall_s=wall, result=accuracy[-1] if accuracy else "no gold places")
-        reference = Path(tmp, "reference").read_text(encoding="utf-8").splitlines()
-        ours = Path(tmp, "default").read_text(encoding="utf-8").splitlines()
-    identical = sum(a == b for a, b in zip(reference, ours))
-    results["identical"] = f"{identical}/{len(reference)}"
-    return results
+        outputs = os.path.join(tmp, "predictions")
+        if path == "reference":
+            command = [sys.executable, str(ROOT / "bench" / "reference.py"), variant, str(ROOT / "wiki.txt"),
+                       params, eval_path, outputs]
+        else:
+            command = [sys.executable, str(ROOT / "src" / "run.py"), "evaluate", variant, str(ROOT / "wiki.txt"),
+                       "--reading_params_path", params, "--eval_corpus_path", eval_path, "--outputs_path", outputs]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
+        wall = time.perf_counter() - start
+        if done.returncode:
+            sys.exit(f"{path} evaluate failed:\n{done.stderr}")
+        accuracy = [line for line in done.stdout.splitlines() if line.startswith("Correct")]
+        predictions = Path(outputs).read_text(encoding="utf-8").splitlines()
+    return dict(wall_s=wall, result=accuracy[-1] if accuracy else "no gold places", predictions=predictions)
 
 
-def run_isolated(phase, path, variant):
+def run_isolated(path, phase, variant):
     command = [sys.executable, __file__, "--one", phase, path, "--variant", variant]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
-        return dict(phase=phase, path=path, error=done.stderr.strip().splitlines()[-1])
+        sys.exit(f"{phase} {path} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def interleaved(rounds, paths, measure):
+    """{path: [result of each round]}, running every path once per round, in turn, so that a
+    slow spell of the machine hits all paths alike."""
+    results = {path: [] for path in paths}
+    for _ in range(rounds):
+        for path in paths:
+            results[path].append(measure(path))
+    return results
+
+
+def ratio_summary(values, baselines):
+    """'median x (min-max)' of the per-round ratios values[i] / baselines[i]."""
+    ratios = [v / b for v, b in zip(values, baselines)]
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def machine_description():
@@ -172,6 +187,7 @@ def main():
     parser.add_argument("--eval_corpus_path", default=str(ROOT / "birth_dev.tsv"))
     parser.add_argument("--skip_eval", action="store_true")
     parser.add_argument("--skip_training", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every configuration (medians are reported)")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_training(*args.one, args.variant)))
@@ -180,6 +196,7 @@ def main():
     import torch
     print(f"machine: {machine_description()}")
     print(f"command: python bench/bench.py {' '.join(sys.argv[1:])}")
+    print(f"rounds: {args.rounds} (paths interleaved; medians over rounds, ratios per round: median (min-max))")
     on_cuda = torch.cuda.is_available()
     if not args.skip_training:
         ceiling = None if on_cuda else matmul_ceiling_gflops()
@@ -191,28 +208,32 @@ def main():
         for phase in ("pretrain", "finetune"):
             paths = ["reference", "default"] + (["bucket"] if phase == "pretrain" else [])
             paths += ["compile"] if on_cuda else []
-            baseline = None
+            runs = interleaved(args.rounds, paths, partial(run_isolated, phase=phase, variant=args.variant))
+            reference_rates = [r["nonpad_per_s"] for r in runs["reference"]]
             for path in paths:
-                r = run_isolated(phase, path, args.variant)
-                if "error" in r:
-                    print(f"| {phase} | {path} | failed: {r['error']} |")
-                    continue
-                baseline = baseline or r["nonpad_per_s"]
-                share = f" {100 * r['gflops_per_s'] / ceiling:.0f}% |" if ceiling else ""
-                print(f"| {phase} | {path} | {r['steps']} | {r['median_s']:.4f} | {r['nonpad_per_s']:,.0f} | "
-                      f"{r['nonpad_per_s'] / baseline:.2f}x | {r['gflops_per_s']:,.0f} |{share} {r['peak_mb']:,.0f} |",
+                median = {key: statistics.median(r[key] for r in runs[path])
+                          for key in ("median_s", "nonpad_per_s", "gflops_per_s")}
+                rates = [r["nonpad_per_s"] for r in runs[path]]
+                share = f" {100 * median['gflops_per_s'] / ceiling:.0f}% |" if ceiling else ""
+                print(f"| {phase} | {path} | {runs[path][0]['steps']} | {median['median_s']:.4f} | "
+                      f"{median['nonpad_per_s']:,.0f} | {ratio_summary(rates, reference_rates)} | "
+                      f"{median['gflops_per_s']:,.0f} |{share} {max(r['peak_mb'] for r in runs[path]):,.0f} |",
                       flush=True)
     if not args.skip_eval:
         if args.params is None:
             sys.exit("evaluate timing needs --params (a finetuned params file of --variant)")
-        r = measure_evaluate(os.path.abspath(args.params), args.variant, os.path.abspath(args.eval_corpus_path))
-        ratio = r["reference"]["wall_s"] / r["default"]["wall_s"]
-        print(f"\n| evaluate ({args.variant}, {Path(args.eval_corpus_path).name}) | process wall (s) | result |")
+        params, eval_path = os.path.abspath(args.params), os.path.abspath(args.eval_corpus_path)
+        runs = interleaved(args.rounds, ["reference", "default"],
+                           partial(measure_evaluate, params=params, variant=args.variant, eval_path=eval_path))
+        walls = {path: [r["wall_s"] for r in rounds] for path, rounds in runs.items()}
+        print(f"\n| evaluate ({args.variant}, {Path(eval_path).name}) | median process wall (s) | result |")
         print("|---|---|---|")
-        for path in ("reference", "default"):
-            print(f"| {path} | {r[path]['wall_s']:.2f} | {r[path]['result']} |")
-        print(f"\nspeed-up {ratio:.1f}x; predictions identical on {r['identical']} lines")
-
+        for path, rounds in runs.items():
+            print(f"| {path} | {statistics.median(walls[path]):.2f} | {rounds[-1]['result']} |")
+        reference, ours = runs["reference"][-1]["predictions"], runs["default"][-1]["predictions"]
+        identical = sum(a == b for a, b in zip(reference, ours))
+        print(f"\nspeed-up {ratio_summary(walls['reference'], walls['default'])}; "
+              f"predictions identical on {identical}/{len(reference)} lines")
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """The plain reference path that our fast paths are measured and checked against.
 
 What the straightforward implementation does: explicit masked attention (softmax of scaled
-scores), every pad column computed, unfused AdamW in fp32, and evaluation one line at a time
+scores), F.dropout, every pad column computed, unfused AdamW in fp32, and evaluation one line at a time
 with utils.sample (32 full forward passes per line, no cache).
 
     python bench/reference.py vanilla wiki.txt PARAMS EVAL_TSV OUTPUTS   # reference evaluate
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
@@ -37,11 +38,14 @@ class ExplicitCausalSelfAttention(CausalSelfAttention):
         return self.resid_drop(self.proj(y))
 
 
-def use_explicit_attention(model):
-    """Switch every attention layer of `model` to the explicit path, in place (same weights)."""
+def use_reference_layers(model):
+    """Switch every attention layer of `model` to the explicit path and every dropout to
+    nn.Dropout, in place (same weights)."""
     for module in model.modules():
         if isinstance(module, CausalSelfAttention):
             module.__class__ = ExplicitCausalSelfAttention
+        elif isinstance(module, nn.Dropout):
+            module.__class__ = nn.Dropout
     return model
 
 
@@ -56,7 +60,7 @@ def reference_evaluate(variant, corpus_path, params_path, eval_path, outputs_pat
     dataset = CharCorruptionDataset(corpus, 128)
     model = GPT(GPTConfig(dataset.vocab_size, 128, rope=variant == "rope"))
     model.load_state_dict(torch.load(params_path, map_location="cpu", weights_only=True))
-    use_explicit_attention(model).eval()
+    use_reference_layers(model).eval()
     questions, _ = read_eval_file(eval_path)
     questions, _ = clean_questions(questions, dataset.stoi)
     predictions = []

@@ -7,6 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dropout import Dropout, dropout
+
 
 def precompute_rotary_emb(dim, max_positions):
     """The RoPE table: cos(t·θ_i) and sin(t·θ_i) with θ_i = 10000^(-2(i-1)/dim) (Su et al., 2021).
@@ -64,7 +66,7 @@ class CausalSelfAttention(nn.Module):
         self.value = nn.Linear(config.n_embd, config.n_embd)
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.attn_pdrop = config.attn_pdrop
-        self.resid_drop = nn.Dropout(config.resid_pdrop)
+        self.resid_drop = Dropout(config.resid_pdrop)
         self.rope = config.rope
         if self.rope:
             head_size = config.n_embd // config.n_head
@@ -79,6 +81,19 @@ class CausalSelfAttention(nn.Module):
         """(B, T, C) -> (B, nh, T, hs)"""
         B, T, C = t.size()
         return t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+
+    def attend_with_dropout(self, q, k, v):
+        """Causal attention with dropout on the attention weights, for training on the CPU.
+
+        The CPU has no fused scaled_dot_product_attention kernel with dropout: it falls back to
+        these same steps, drawing the mask with bernoulli_. Spelled out, they use dropout()'s
+        cheaper mask instead.
+        """
+        T = q.size(-2)
+        scores = (q * q.size(-1) ** -0.5) @ k.transpose(-2, -1)  # (B, nh, T, T)
+        scores = scores.masked_fill(self.mask[:, :, :T, :T] == 0, float("-inf"))
+        weights = dropout(F.softmax(scores, dim=-1), self.attn_pdrop)  # (B, nh, T, T)
+        return weights @ v  # (B, nh, T, hs)
 
     def forward(self, x, kv_cache=None):
         """x (B, T, C) -> (B, T, C). With a kv_cache, x holds the positions after the cached ones:
@@ -95,9 +110,12 @@ class CausalSelfAttention(nn.Module):
             k = apply_rotary_emb(k, positions)
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)  # (B, nh, start + T, hs) each
-        dropout = self.attn_pdrop if self.training else 0.0
-        # scores scaled by 1/sqrt(hs), causal mask; a single new token may see every cached key
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=T > 1)  # (B, nh, T, hs)
+        if self.training and self.attn_pdrop > 0 and kv_cache is None and x.device.type == "cpu":
+            y = self.attend_with_dropout(q, k, v)  # (B, nh, T, hs)
+        else:
+            # scores scaled by 1/sqrt(hs), causal mask; a single new token may see every cached key
+            dropout_p = self.attn_pdrop if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=T > 1)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.resid_drop(self.proj(y))
 

@@ -13,7 +13,7 @@ from dataset import MASK_CHAR
 from utils import next_token
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_complete(model, prompts, steps, stop_token, stop_count=2, batch_size=512):
     """Greedy completions (prompt + up to `steps` tokens) of lists of token ids.
 

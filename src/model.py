@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from attention import CausalSelfAttention, KVCache
+from dropout import Dropout
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Block(nn.Module):
             nn.Linear(config.n_embd, 4 * config.n_embd),
             nn.GELU(),
             nn.Linear(4 * config.n_embd, config.n_embd),
-            nn.Dropout(config.resid_pdrop),
+            Dropout(config.resid_pdrop),
         )
 
     def forward(self, x, kv_cache=None):
@@ -57,7 +58,7 @@ class GPT(nn.Module):
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         if not self.rope:
             self.pos_emb = nn.Parameter(torch.zeros(1, config.block_size, config.n_embd))
-        self.drop = nn.Dropout(config.embd_pdrop)
+        self.drop = Dropout(config.embd_pdrop)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)

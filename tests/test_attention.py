@@ -6,7 +6,7 @@ import torch
 
 from attention import apply_rotary_emb, precompute_rotary_emb
 from conftest import small_model
-from reference import use_explicit_attention
+from reference import use_reference_layers
 from rope_properties import rotation_matrix
 from starter_model import complex_rotary_emb
 
@@ -63,5 +63,5 @@ def test_fused_attention_matches_explicit(rope):
     model = small_model(50, rope=rope).eval()
     idx = torch.randint(0, 50, (3, 32))
     fused, _ = model(idx)
-    explicit, _ = use_explicit_attention(model)(idx)
+    explicit, _ = use_reference_layers(model)(idx)
     torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)
