@@ -1,8 +1,8 @@
 """The plain reference path that our fast paths are measured and checked against.
 
 What the straightforward implementation does: explicit masked attention (softmax of scaled
-scores), F.dropout, every pad column computed, unfused AdamW in fp32, and evaluation one line at a time
-with utils.sample (32 full forward passes per line, no cache).
+scores), F.dropout, every pad column computed, unfused AdamW in fp32, and evaluation one line at
+a time with utils.sample (32 full forward passes per line, no cache).
 
     python bench/reference.py vanilla wiki.txt PARAMS EVAL_TSV OUTPUTS   # reference evaluate
 """
