@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from fileio import UserError, atomic_write_text  # noqa: E402
-from utils import evaluate_places, read_eval_corpus  # noqa: E402
+from fileio import UserError, atomic_write_text, check_output  # noqa: E402
+from utils import read_eval_corpus, score_places  # noqa: E402
 
 
 def main(argv=None):
@@ -18,16 +18,16 @@ def main(argv=None):
     parser.add_argument("--outputs_path", default="london_baseline_accuracy.txt")
     args = parser.parse_args(argv)
     try:
-        questions, _ = read_eval_corpus(args.eval_corpus_path)
+        check_output(args.outputs_path, "outputs file", [(args.eval_corpus_path, "eval corpus")])
+        _, questions, places = read_eval_corpus(args.eval_corpus_path)  # read once: a pipe works
+        if places is None:
+            raise UserError(f"{args.eval_corpus_path} has no gold places to score against")
+        total, correct = score_places(places, ["London"] * len(questions), args.eval_corpus_path)
+        accuracy = correct / total * 100
+        atomic_write_text(args.outputs_path, f"{accuracy}\n")
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    total, correct = evaluate_places(args.eval_corpus_path, ["London"] * len(questions))
-    if total == 0:
-        print(f"error: {args.eval_corpus_path} has no gold places to score against", file=sys.stderr)
-        return 1
-    accuracy = correct / total * 100
-    atomic_write_text(args.outputs_path, f"{accuracy}\n")
     print(f"Correct: {correct} out of {total}: {accuracy}%")
     print(f"London baseline accuracy written to {args.outputs_path}")
     return 0

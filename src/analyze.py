@@ -10,6 +10,7 @@ guess" of handout 4(c)); correct and wrong examples side by side (4(b)). With se
 where they agree and differ. With matplotlib installed, --charts DIR also writes PNG charts.
 """
 import argparse
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -150,15 +151,33 @@ def charts(analyses, places, london, directory):
 
 
 def read_predictions(path, count):
+    """One prediction per line, read as the other readers do (UTF-8, a BOM ignored, any line ending)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
+        with open(path, encoding="utf-8-sig", newline=None) as f:
+            lines = f.read().split("\n")
     except OSError as e:
         raise UserError(f"cannot read predictions {path!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"predictions {path!r} are not UTF-8 text ({e.reason} at byte {e.start})") from None
     if lines and lines[-1] == "":
         lines.pop()
     if len(lines) != count:
         raise UserError(f"{path} has {len(lines)} predictions for {count} questions")
     return lines
+
+
+def check_charts_directory(directory):
+    """Fail before any work if the charts cannot go to `directory` (created if missing)."""
+    if not directory:
+        raise UserError("the --charts directory is empty")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise UserError(f"--charts {directory!r} is a file, not a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the charts directory {directory!r}: {e.strerror or e}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write charts to {directory!r}: the directory is not writable")
 
 
 def main(argv=None):
@@ -170,7 +189,9 @@ def main(argv=None):
     parser.add_argument("--charts", default=None, metavar="DIR", help="write PNG charts here (needs matplotlib)")
     args = parser.parse_args(argv)
     try:
-        questions, places = read_eval_corpus(args.eval_corpus_path)
+        if args.charts is not None:
+            check_charts_directory(args.charts)
+        _, questions, places = read_eval_corpus(args.eval_corpus_path)
         if places is None:
             raise UserError(f"{args.eval_corpus_path} has no gold places to compare with")
         documents = find_documents([person(q) for q in questions], read_text(args.wiki, "wiki").split("\n"))
@@ -186,8 +207,12 @@ def main(argv=None):
         report(a, places, questions, london, args.examples)
     if len(analyses) > 1:
         compare(analyses)
-    if args.charts:
-        charts(analyses, places, london, args.charts)
+    if args.charts is not None:
+        try:
+            charts(analyses, places, london, args.charts)
+        except OSError as e:
+            print(f"error: cannot write a chart to {args.charts!r}: {e.strerror or e}", file=sys.stderr)
+            return 1
     return 0
 
 

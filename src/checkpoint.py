@@ -1,4 +1,5 @@
 """Saving and loading parameters safely: plain state_dicts, atomic writes, clear errors."""
+import io
 import pickle
 import warnings
 
@@ -10,8 +11,13 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # added by DataParallel/DDP and to
 
 
 def save(obj, path):
-    """torch.save, atomically: a crash never leaves a truncated file where a good one was."""
-    atomic_write(path, lambda f: torch.save(obj, f))
+    """torch.save, atomically: a crash never leaves a truncated file where a good one was.
+
+    Serialised in memory first, so that a full disk is an OSError from the write (one clear line).
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load(path, what="params file"):
@@ -34,22 +40,32 @@ def load(path, what="params file"):
 def load_params(model, path):
     """Load a params file (a state_dict, ours or the assignment's) into `model`.
 
-    Names the problem when the file is not a state_dict or belongs to another variant,
-    vocabulary or model size.
+    Names the problem when the file is not a plain state_dict of dense tensors, belongs to
+    another variant, vocabulary or model size (saying which: "n_embd 128 vs 256"), or holds
+    NaN or infinite values.
     """
     state = load(path)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"params file {path!r} is not a state_dict (a dict of tensors)")
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise UserError(f"params file {path!r} is not a state_dict (a dict of named tensors)")
+    for key, value in state.items():
+        problem = _tensor_problem(value)
+        if problem:
+            raise UserError(f"params file {path!r} is not a plain state_dict: {key} {problem}")
     for prefix in WRAPPER_PREFIXES:
         if state and all(key.startswith(prefix) for key in state):
             print(f"note: {path} was saved from a wrapped model; removing the {prefix!r} key prefix")
             state = {key[len(prefix):]: value for key, value in state.items()}
     expected = model.state_dict()
     _check_variant(state, model, path)
-    if "tok_emb.weight" in state and state["tok_emb.weight"].shape != expected["tok_emb.weight"].shape:
-        found, wanted = state["tok_emb.weight"].size(0), expected["tok_emb.weight"].size(0)
-        raise UserError(f"params file {path!r} has a vocabulary of {found} characters, but the "
-                        f"pretraining corpus gives {wanted}: it was trained with another corpus")
+    (vocab, *sizes), (wanted_vocab, *wanted_sizes) = architecture(state), architecture(expected)
+    changed = [f"{name} {found} vs {wanted}" for name, found, wanted in
+               zip(ARCHITECTURE[1:], sizes, wanted_sizes) if found != wanted]
+    if changed:
+        raise UserError(f"params file {path!r} was trained with another model size "
+                        f"({', '.join(changed)}; the file's vs this model's)")
+    if vocab != wanted_vocab:
+        raise UserError(f"params file {path!r} has a vocabulary of {vocab} characters, but the "
+                        f"pretraining corpus gives {wanted_vocab}: it was trained with another corpus")
     missing = sorted(expected.keys() - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:
@@ -59,7 +75,38 @@ def load_params(model, path):
         if value.shape != expected[key].shape:
             raise UserError(f"params file {path!r} holds {key} of shape {tuple(value.shape)}, but this "
                             f"model has {tuple(expected[key].shape)}: another model size")
+    broken = [key for key, value in state.items() if not torch.isfinite(value).all()]
+    if broken:
+        raise UserError(f"params file {path!r} holds NaN or infinite values (in {', '.join(broken[:3])}"
+                        f"{', ...' if len(broken) > 3 else ''}): the training that wrote it diverged")
     model.load_state_dict(state)
+
+
+ARCHITECTURE = ("vocabulary size", "n_embd", "n_layer", "block_size")
+
+
+def architecture(state):
+    """(vocabulary size, n_embd, n_layer, block_size) read off a state_dict's shapes (None if absent)."""
+    embedding = state.get("tok_emb.weight")
+    mask = state.get("blocks.0.attn.mask")
+    layers = {key.split(".")[1] for key in state if key.startswith("blocks.")}
+    return (None if embedding is None or embedding.dim() != 2 else embedding.size(0),
+            None if embedding is None or embedding.dim() != 2 else embedding.size(1),
+            len(layers),
+            None if mask is None or mask.dim() != 4 else mask.size(-1))
+
+
+def _tensor_problem(value):
+    """Why a state_dict entry cannot be loaded as a parameter, or None."""
+    if not isinstance(value, torch.Tensor):
+        return f"is a {type(value).__name__}, not a tensor"
+    if value.layout != torch.strided:
+        return f"is a sparse tensor ({value.layout})"
+    if value.is_meta:
+        return "is on the meta device (it holds no values)"
+    if not value.is_floating_point():
+        return f"holds {value.dtype} values, not floating point"
+    return None
 
 
 def _check_variant(state, model, path):

@@ -101,6 +101,8 @@ class NameDataset(Dataset):
         question, place = fields
         if not question:
             raise ValueError(f"line {number}: the question before the tab is empty")
+        if not place.strip():
+            raise ValueError(f"line {number}: the place after the tab is empty")
         needed = len(question) + len(place) + 2
         if needed > self.block_size:
             raise ValueError(f"line {number}: question and place take {needed} characters with "
@@ -131,15 +133,35 @@ def _show_examples(dataset, count=4):
         print("y:", "".join(dataset.itos[int(i)] for i in y))
 
 
-if __name__ == "__main__":
+def _load(path, make):
+    """make(text of the data file at path); a missing, unreadable, empty or bad file ends the
+    program with one line."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except OSError as e:
+        raise SystemExit(f"error: cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SystemExit(f"error: {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not text.strip():
+        raise SystemExit(f"error: {path} is empty")
+    try:
+        return make(text)
+    except ValueError as e:
+        raise SystemExit(f"error: {path}: {e}") from None
+
+
+def main():
     parser = argparse.ArgumentParser(description="Print a few examples of a dataset.")
     parser.add_argument("dataset_type", choices=["namedata", "charcorruption"])
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
-    wiki = (root / "wiki.txt").read_text(encoding="utf-8")
-    corruption = CharCorruptionDataset(wiki, 128)
+    corruption = _load(root / "wiki.txt", lambda text: CharCorruptionDataset(text, 128))
     if args.dataset_type == "namedata":
-        names = (root / "birth_places_train.tsv").read_text(encoding="utf-8")
-        _show_examples(NameDataset(corruption, names))
+        _show_examples(_load(root / "birth_places_train.tsv", lambda text: NameDataset(corruption, text)))
     else:
         _show_examples(corruption)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,6 +23,11 @@ def print0(*args, **kwargs):
         print(*args, **kwargs)
 
 
+def launch_rank():
+    """This process's rank as torchrun set it (0 without torchrun), before the group is joined."""
+    return int(os.environ.get("RANK", 0))
+
+
 def launched_by_torchrun():
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 

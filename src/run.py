@@ -5,8 +5,11 @@
 The flags and defaults are the assignment's; the ones marked "extra" only add options.
 """
 import argparse
+import dataclasses
+import math
 import os
 import random
+import signal
 import sys
 
 import torch
@@ -16,10 +19,11 @@ import devices
 import distributed
 from dataset import CharCorruptionDataset, NameDataset
 from decoding import clean_questions, predict_places
-from fileio import UserError, atomic_write_text, check_writable, read_text
+from fileio import UserError, atomic_write_text, check_output, read_text
 from model import GPT, GPTConfig
-from trainer import Trainer, TrainerConfig, TrainingInterrupted
-from utils import evaluate_places, read_eval_corpus, set_seed
+from trainer import Trainer, TrainerConfig
+from training_state import RunLock, SignalCatcher, TrainingInterrupted, digest, file_digest
+from utils import read_eval_corpus, score_places, set_seed
 
 BLOCK_SIZE = 128
 MODEL_SIZE = dict(n_layer=4, n_head=8, n_embd=256)
@@ -27,6 +31,7 @@ PRETRAIN = dict(max_epochs=650, batch_size=128, warmup_tokens=512 * 20)
 FINETUNE = dict(batch_size=256, warmup_tokens=512 * 20)
 FINETUNE_EPOCHS_FROM_SCRATCH = 75
 FINETUNE_EPOCHS_PRETRAINED = 10
+MAX_SEED = 2**32 - 1  # NumPy's limit (Python and PyTorch take more)
 REQUIRED = {
     "pretrain": ["writing_params_path"],
     "finetune": ["finetune_corpus_path", "writing_params_path"],
@@ -71,6 +76,8 @@ def build_parser():
                        help="compute all pad columns (the plain path; trimming them is exact)")
     extra.add_argument("--amp", dest="mixed_precision", action="store_true",
                        help="bf16/fp16 autocast on CUDA (bf16 pretraining at lr 6e-3 diverged in our runs)")
+    extra.add_argument("--dropout", type=float, default=None,
+                       help="embedding, attention and residual dropout (the handout's 0.1)")
     extra.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     extra.add_argument("--state_interval", type=float, default=300.0,
                        help="seconds between saves of the resumable training state (default 300)")
@@ -100,6 +107,14 @@ def main(argv=None):
 
 def run(args):
     check_arguments(args)
+    if args.function == "evaluate":
+        return run_function(args)
+    lock = RunLock(args.writing_params_path + ".lock", enabled=distributed.launch_rank() == 0)
+    with lock.acquire(f"params file {args.writing_params_path!r}"):
+        run_function(args)
+
+
+def run_function(args):
     if args.seed is None:
         random.seed(0)  # the assignment's only seed
     else:
@@ -113,14 +128,16 @@ def run(args):
         pretrain_dataset = CharCorruptionDataset(corpus, BLOCK_SIZE)
     except ValueError as e:
         raise UserError(f"pretraining corpus {args.pretrain_corpus_path!r}: {e}") from None
-    config = GPTConfig(pretrain_dataset.vocab_size, BLOCK_SIZE, rope=args.variant == "rope", **MODEL_SIZE)
+    dropout = {} if args.dropout is None else dict(embd_pdrop=args.dropout, resid_pdrop=args.dropout, attn_pdrop=args.dropout)
+    config = GPTConfig(pretrain_dataset.vocab_size, BLOCK_SIZE, rope=args.variant == "rope", **MODEL_SIZE, **dropout)
     model = GPT(config).to(device)
     distributed.print0(f"Model on device: {device}")
-    {"pretrain": pretrain, "finetune": finetune, "evaluate": evaluate}[args.function](args, model, pretrain_dataset)
+    function = {"pretrain": pretrain, "finetune": finetune, "evaluate": evaluate}[args.function]
+    function(args, model, pretrain_dataset, corpus)
 
 
 def check_arguments(args):
-    """Fail before any work if a required flag is missing or an output cannot be written."""
+    """Fail before any work if a flag is missing or makes no sense, or an output cannot be written."""
     for name in REQUIRED[args.function]:
         if getattr(args, name) is None:
             raise UserError(f"{args.function} needs --{name}")
@@ -128,10 +145,28 @@ def check_arguments(args):
                         ("--max_steps", args.max_steps)]:
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1")
-    if args.function != "evaluate":
-        check_writable(args.writing_params_path, "params file")
-    else:
-        check_writable(args.outputs_path, "outputs file")
+    for name, value in [("--pretrain_lr", args.pretrain_lr), ("--finetune_lr", args.finetune_lr)]:
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"{name} must be a positive number (got {value})")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and {MAX_SEED} (got {args.seed})")
+    if math.isnan(args.state_interval) or args.state_interval < 0:
+        raise UserError(f"--state_interval must be 0 or more seconds (got {args.state_interval})")
+    if args.num_workers < 0:
+        raise UserError(f"--num_workers must be 0 or more (got {args.num_workers})")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise UserError(f"--dropout must be at least 0 and below 1 (got {args.dropout})")
+    inputs = [(args.pretrain_corpus_path, "pretraining corpus"), (args.eval_corpus_path, "eval corpus")]
+    if args.function == "evaluate":
+        inputs.append((args.reading_params_path, "params file being read"))
+        check_output(args.outputs_path, "outputs file", inputs)
+        return
+    inputs.append((args.finetune_corpus_path, "finetuning corpus"))
+    check_output(args.writing_params_path, "params file", inputs)
+    if args.reading_params_path is not None:  # finetuning in place is allowed, the state must not hit it
+        inputs.append((args.reading_params_path, "params file being read"))
+    check_output(args.writing_params_path + ".state", "training state", inputs)
+    tensorboard_directory(args, required=True)
 
 
 def join_process_group(device):
@@ -146,39 +181,79 @@ def join_process_group(device):
     return device
 
 
+def tensorboard_directory(args, required):
+    """The assignment's log directory, created now: expt/<function>/<name>_<variant>_pt_lr_<lr>_ft_lr_<lr>.
+
+    None if it cannot be created and it is not required (evaluate's predictions do not need it)."""
+    name = f"{args.tb_expt_name}_{args.variant}_pt_lr_{args.pretrain_lr:f}_ft_lr_{args.finetune_lr:f}"
+    directory = os.path.join("expt", args.function, name)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        problem = f"cannot create the TensorBoard directory {directory!r}: {e.strerror or e}"
+        if required:
+            raise UserError(f"{problem}; choose another --tb_expt_name or run from another directory") from None
+        print(f"warning: {problem}; no TensorBoard log for this run", file=sys.stderr)
+        return None
+    return directory
+
+
 def tensorboard_writer(args):
-    """The assignment's log directory: expt/<function>/<name>_<variant>_pt_lr_<lr>_ft_lr_<lr>."""
+    """A SummaryWriter on the assignment's log directory (rank 0 only)."""
     if not distributed.is_main():
         return None
+    directory = tensorboard_directory(args, required=True)
     from torch.utils.tensorboard import SummaryWriter
-    name = f"{args.tb_expt_name}_{args.variant}_pt_lr_{args.pretrain_lr:f}_ft_lr_{args.finetune_lr:f}"
-    return SummaryWriter(log_dir=os.path.join("expt", args.function, name))
+    return SummaryWriter(log_dir=directory)
 
 
-def trainer_config(args, settings, writer):
+def run_identity(args, model, corpus, finetune_text=None):
+    """What defines a training run beyond the trainer's settings: a saved state resumes only a
+    run with the same function, model, vocabulary and data (digests of the files' contents)."""
+    return {"function": args.function, "model": dataclasses.asdict(model.config),
+            "pretraining corpus": digest(corpus),
+            "finetuning corpus": None if finetune_text is None else digest(finetune_text),
+            "params read": file_digest(args.reading_params_path)}
+
+
+def trainer_config(args, settings, writer, identity):
     """The assignment's TrainerConfig for one function, with the extra options applied."""
     return TrainerConfig(
         **settings, lr_decay=True, writer=writer,
         num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding, max_steps=args.max_steps,
         mixed_precision=args.mixed_precision, compile=args.compile,
         state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
-        state_tag=f"{args.function} {args.variant} from {args.reading_params_path}",
+        state_identity=identity,
     )
 
 
 def train_and_save(args, model, dataset, config):
-    """Train (resuming a saved state unless --fresh), save the params atomically, drop the state."""
+    """Train (resuming a saved state unless --fresh), save the params atomically, drop the state.
+
+    SIGINT/SIGTERM during the final save wait until it is done: the run ends with the params
+    written, or (a full disk) with the training state kept."""
     if args.fresh and os.path.exists(config.state_path) and distributed.is_main():
         os.remove(config.state_path)
     trainer = Trainer(model, dataset, None, config)
     trainer.train()
-    if distributed.is_main():
-        checkpoint.save(model.state_dict(), args.writing_params_path)
-        print(f"Params written to {args.writing_params_path}")
-    trainer.discard_state()
+    if not distributed.is_main():
+        return
+    with SignalCatcher(second_quits=False).active() as signals:
+        try:
+            checkpoint.save(model.state_dict(), args.writing_params_path)
+        except UserError as e:
+            kept = (f"the training state {config.state_path} is kept: free space and run the same command "
+                    f"again to resume from it") if os.path.exists(config.state_path) else "no training state was saved"
+            raise UserError(f"{e}; {kept}") from None
+        trainer.discard_state()
+    print(f"Params written to {args.writing_params_path}")
+    if signals.signum is not None:
+        name = signal.Signals(signals.signum).name
+        raise TrainingInterrupted(signals.signum, f"{name} arrived during the final save; it was finished first: "
+                                                  f"params written to {args.writing_params_path}")
 
 
-def pretrain(args, model, pretrain_dataset):
+def pretrain(args, model, pretrain_dataset, corpus):
     """Span-corruption pretraining on the wiki text."""
     settings = dict(PRETRAIN, learning_rate=args.pretrain_lr)
     settings["max_epochs"] = args.max_epochs or settings["max_epochs"]
@@ -186,18 +261,22 @@ def pretrain(args, model, pretrain_dataset):
     # the cosine reaches its floor at the end of training
     settings["final_tokens"] = settings["max_epochs"] * len(pretrain_dataset) * BLOCK_SIZE
     writer = tensorboard_writer(args)
-    train_and_save(args, model, pretrain_dataset, trainer_config(args, settings, writer))
+    identity = run_identity(args, model, corpus)
+    train_and_save(args, model, pretrain_dataset, trainer_config(args, settings, writer, identity))
     if writer is not None:
         writer.close()
 
 
-def finetune(args, model, pretrain_dataset):
+def finetune(args, model, pretrain_dataset, corpus):
     """Birthplace finetuning, from scratch or from pretrained params (--reading_params_path)."""
     text = read_text(args.finetune_corpus_path, "finetuning corpus")
     try:
         finetune_dataset = NameDataset(pretrain_dataset, text)
     except ValueError as e:
         raise UserError(f"finetuning corpus {args.finetune_corpus_path!r}, {e}") from None
+    if len(finetune_dataset) == 0:
+        raise UserError(f"finetuning corpus {args.finetune_corpus_path!r} has no usable line once non-ASCII "
+                        f"characters are dropped (as in the assignment): nothing to train on")
     if args.reading_params_path is not None:
         checkpoint.load_params(model, args.reading_params_path)
         epochs = FINETUNE_EPOCHS_PRETRAINED
@@ -207,7 +286,8 @@ def finetune(args, model, pretrain_dataset):
                     final_tokens=200 * len(pretrain_dataset) * BLOCK_SIZE)  # sic: the pretraining set's size
     settings["batch_size"] = args.batch_size or settings["batch_size"]
     writer = tensorboard_writer(args)
-    train_and_save(args, model, finetune_dataset, trainer_config(args, settings, writer))
+    identity = run_identity(args, model, corpus, text)
+    train_and_save(args, model, finetune_dataset, trainer_config(args, settings, writer, identity))
     if args.eval_corpus_path is not None and distributed.is_main():
         _, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
         if total > 0:
@@ -216,15 +296,17 @@ def finetune(args, model, pretrain_dataset):
         writer.close()
 
 
-def evaluate(args, model, pretrain_dataset):
+def evaluate(args, model, pretrain_dataset, _corpus):
     """Predict a birth place for each line of the eval corpus; score them if places are given."""
     checkpoint.load_params(model, args.reading_params_path)
+    logging = tensorboard_directory(args, required=False) is not None  # the predictions do not depend on it
     predictions, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
     atomic_write_text(args.outputs_path, "".join(p + "\n" for p in predictions))
     if total > 0:
-        writer = tensorboard_writer(args)
+        writer = tensorboard_writer(args) if logging else None
         report_accuracy(total, correct, writer)
-        writer.close()
+        if writer is not None:
+            writer.close()
     else:
         print(f"Predictions written to {args.outputs_path}; no targets provided")
 
@@ -232,23 +314,25 @@ def evaluate(args, model, pretrain_dataset):
 def report_accuracy(total, correct, writer):
     """The assignment's result line, and the same figure in TensorBoard."""
     print(f"Correct: {correct} out of {total}: {correct / total * 100}%")
-    writer.add_scalar("eval/accuracy", correct / total * 100)
+    if writer is not None:
+        writer.add_scalar("eval/accuracy", correct / total * 100)
 
 
 def predict_and_score(eval_corpus_path, model, pretrain_dataset):
-    """Predictions for the questions of an eval file, and (total, correct) against its places."""
-    questions, _ = read_eval_corpus(eval_corpus_path)
+    """Predictions for the questions of an eval file (read once: a pipe works), and (total,
+    correct) against its places."""
+    numbers, questions, places = read_eval_corpus(eval_corpus_path)
     questions, dropped = clean_questions(questions, pretrain_dataset.stoi)
     if dropped:
-        warn_dropped(dropped)
+        warn_dropped(dropped, numbers)
     predictions = predict_places(model, questions, pretrain_dataset.stoi, pretrain_dataset.itos)
-    total, correct = evaluate_places(eval_corpus_path, predictions)
+    total, correct = score_places(places, predictions, eval_corpus_path)
     return predictions, total, correct
 
 
-def warn_dropped(dropped):
-    """One warning for every character left out of the prompts, and where."""
-    lines = sorted({i + 1 for indices in dropped.values() for i in indices})
+def warn_dropped(dropped, numbers):
+    """One warning for every character left out of the prompts, and where (file line numbers)."""
+    lines = sorted({numbers[i] for indices in dropped.values() for i in indices})
     shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
     print(f"warning: left out {len(dropped)} character(s) the model never saw in finetuning "
           f"({''.join(sorted(dropped))!r}; non-ASCII text is dropped as in training) from "

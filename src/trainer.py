@@ -11,9 +11,8 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -25,6 +24,7 @@ import checkpoint
 import devices
 import distributed
 from fileio import UserError
+from training_state import SignalCatcher, TrainingInterrupted, TrainingState
 
 
 @dataclass
@@ -52,7 +52,7 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the model for training (full-length batches, no trimming)
     state_path: str = None  # resumable training state; resumed from if it exists
     state_interval: float = 300.0  # seconds between training-state saves (0: after every step)
-    state_tag: str = ""  # what else identifies the run (e.g. function and variant) in the state
+    state_identity: dict = field(default_factory=dict)  # what else defines the run (data digests, model size)
     progress: bool = None  # tqdm bars; None: only when stderr is a terminal
     max_steps: int = None  # stop after this many steps in all (smoke tests); the schedule is unchanged
 
@@ -110,24 +110,6 @@ def _ignore_sigint(_worker_id):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-class TrainingInterrupted(Exception):
-    """Training stopped on a signal after saving its state; the same command resumes it."""
-
-    def __init__(self, signum, state_path):
-        super().__init__(f"interrupted by {signal.Signals(signum).name}: training state saved to "
-                         f"{state_path}; run the same command again to resume")
-        self.signum = signum
-
-
-@dataclass
-class _ResumePoint:
-    epoch: int
-    batches_done: int
-    python_rng: tuple
-    torch_rng: torch.Tensor
-    cuda_rng: list
-
-
 class Trainer:
     """Trains `model` on `train_dataset` (items are (x, y) pairs of token ids, pad id 0)."""
 
@@ -151,8 +133,8 @@ class Trainer:
         self.train_model = self._wrap_model()
         self.trim_multiple = 8 if self.device.type == "cuda" else 1
         self._loader = None
-        self._stop_signal = None
-        self._last_state_save = time.monotonic()
+        self.state = TrainingState(config.state_path, config.state_interval, self.fingerprint())
+        self.signals = SignalCatcher("saving the training state after this step (send it again to quit at once)")
 
     def _make_optimizer(self):
         """AdamW with the assignment's groups: weight decay on every parameter but biases."""
@@ -253,10 +235,12 @@ class Trainer:
 
     def train(self):
         """Run max_epochs epochs, resuming from config.state_path if a training state is there."""
-        resume = self._load_state()
+        resume = self.state.load(self)
+        if resume:
+            self._set_learning_rate()
         distributed.print0(self.describe())
         self.model.train()
-        with self._signals_saved_as_state():
+        with self.signals.active() if self.config.state_path else contextlib.nullcontext():
             for epoch in range(resume.epoch if resume else 0, self.config.max_epochs):
                 if self._out_of_steps():
                     break
@@ -266,7 +250,7 @@ class Trainer:
                 batches = self.epoch_batches(epoch)
                 first = 0
                 if resume:
-                    first = self._replay(batches, resume)
+                    first = TrainingState.replay(batches, resume, self.device)
                     resume = None
                 self._run_epoch(epoch, batches, first, epoch_rng)
                 if self.test_dataset is not None:
@@ -296,12 +280,15 @@ class Trainer:
             lr = self._set_learning_rate()
             self.step += 1
             log.record(it, loss, lr, nonpad)
-            stop = distributed.any_process(self._stop_signal is not None, self.device)
-            if stop or self._state_due():
-                self._save_state(epoch, it + 1, epoch_rng)
+            stop = distributed.any_process(self.signals.signum is not None, self.device)
+            if stop or self.state.due():
+                self.state.save(self, epoch, it + 1, epoch_rng, must_succeed=stop)
             if stop:
                 log.close()
-                raise TrainingInterrupted(self._stop_signal or signal.SIGTERM, self.config.state_path)
+                signum = self.signals.signum or signal.SIGTERM
+                raise TrainingInterrupted(signum, f"interrupted by {signal.Signals(signum).name}: training state "
+                                                  f"saved to {self.config.state_path}; run the same command "
+                                                  f"again to resume")
             if self._out_of_steps():
                 break
         log.close()
@@ -322,94 +309,19 @@ class Trainer:
         self.model.train()
         return torch.stack(losses).mean().item()
 
-    # --- resumable state ----------------------------------------------------------------
+    # --- resumable state (src/training_state.py) ---------------------------------------
 
-    def _fingerprint(self):
+    def fingerprint(self):
+        """What defines this run: a saved state resumes only a run with the same fingerprint."""
         c = self.config
-        return {"tag": c.state_tag, "max_epochs": c.max_epochs, "max_steps": c.max_steps, "batch_size": c.batch_size,
-                "learning_rate": c.learning_rate, "lr_decay": c.lr_decay, "warmup_tokens": float(c.warmup_tokens),
-                "final_tokens": float(c.final_tokens), "bucket": c.bucket, "examples": len(self.train_dataset),
-                "world_size": self.world_size}
-
-    def _state_due(self):
-        path = self.config.state_path
-        return path is not None and time.monotonic() - self._last_state_save >= self.config.state_interval
-
-    def _save_state(self, epoch, batches_done, epoch_rng):
-        """Write everything needed to continue exactly from here (on rank 0)."""
-        if self.config.state_path is None:
-            return
-        if distributed.is_main():
-            checkpoint.save({
-                "fingerprint": self._fingerprint(),
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler else None,
-                "tokens": self.tokens, "step": self.step,
-                "epoch": epoch, "batches_done": batches_done,
-                "python_rng": epoch_rng,  # at the start of the epoch: the epoch is replayed to here
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-            }, self.config.state_path)
-        self._last_state_save = time.monotonic()
-
-    def _load_state(self):
-        path = self.config.state_path
-        if path is None or not os.path.exists(path):
-            return None
-        state = checkpoint.load(path, "training state")
-        if not isinstance(state, dict) or "fingerprint" not in state:
-            raise UserError(f"{path!r} is not a training state; delete it to start afresh")
-        if state["fingerprint"] != self._fingerprint():
-            differences = sorted(k for k, v in self._fingerprint().items() if state["fingerprint"].get(k) != v)
-            raise UserError(f"the training state {path!r} belongs to a run with other settings "
-                            f"({', '.join(differences)}); delete it to start afresh")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scaler is not None and state["scaler"] is not None:
-            self.scaler.load_state_dict(state["scaler"])
-        self.tokens, self.step = state["tokens"], state["step"]
-        self._set_learning_rate()
-        distributed.print0(f"Resuming from {path}: epoch {state['epoch'] + 1}, "
-                           f"iteration {state['batches_done']} ({self.step} steps done)")
-        return _ResumePoint(state["epoch"], state["batches_done"], state["python_rng"],
-                            state["torch_rng"], state["cuda_rng"])
-
-    def _replay(self, batches, resume):
-        """Draw the batches already trained on (the random draws repeat), then restore the RNGs."""
-        for _ in range(resume.batches_done):
-            next(batches, None)
-        torch.set_rng_state(resume.torch_rng)
-        if resume.cuda_rng is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(resume.cuda_rng)
-        return resume.batches_done
+        return {**c.state_identity, "max_epochs": c.max_epochs, "max_steps": c.max_steps,
+                "batch_size": c.batch_size, "learning_rate": c.learning_rate, "lr_decay": c.lr_decay,
+                "warmup_tokens": float(c.warmup_tokens), "final_tokens": float(c.final_tokens),
+                "bucket": c.bucket, "examples": len(self.train_dataset), "world_size": self.world_size}
 
     def discard_state(self):
         """Remove the training state once the final params are safely written."""
-        path = self.config.state_path
-        if path and distributed.is_main() and os.path.exists(path):
-            os.remove(path)
-
-    @contextlib.contextmanager
-    def _signals_saved_as_state(self):
-        """On SIGINT/SIGTERM, finish the current step, save the training state and stop."""
-        if self.config.state_path is None or threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-    def _on_signal(self, signum, _frame):
-        if self._stop_signal is not None:
-            raise KeyboardInterrupt  # a second signal: stop at once
-        self._stop_signal = signum
-        if distributed.is_main():
-            print(f"\n{signal.Signals(signum).name}: saving the training state after this step "
-                  f"(send it again to quit at once)", file=sys.stderr)
+        self.state.discard()
 
 
 class _ProgressLog:

@@ -60,25 +60,39 @@ def read_eval_file(path):
     A file whose first line has no tab holds questions only: places is then None.
     Raises ValueError naming the first line that does not fit the file's layout.
     """
+    _, questions, places = read_numbered_eval_file(path)
+    return questions, places
+
+
+def read_numbered_eval_file(path):
+    """read_eval_file, with the file line number of each question first: (numbers, questions, places).
+
+    Reads the file once, so a pipe or /dev/stdin works. An empty gold place is refused: it
+    would score an empty prediction as correct.
+    """
     lines = read_lines(path)
     if not lines:
         raise ValueError(f"{path} has no lines")
     with_places = "\t" in lines[0][1]
-    questions, places = [], []
+    numbers, questions, places = [], [], []
     for number, line in lines:
         fields = line.split("\t")
         if len(fields) != (2 if with_places else 1):
             layout = "'question<TAB>place'" if with_places else "a question without a tab, like the first line"
             raise ValueError(f"{path}, line {number}: expected {layout}, found {len(fields) - 1} tab(s)")
+        place = fields[-1].rstrip()  # the assignment strips the line's end
+        if with_places and not place:
+            raise ValueError(f"{path}, line {number}: the place after the tab is empty (nothing to score against)")
+        numbers.append(number)
         questions.append(fields[0])
-        places.append(fields[-1].rstrip())  # the assignment strips the line's end
-    return questions, (places if with_places else None)
+        places.append(place)
+    return numbers, questions, (places if with_places else None)
 
 
 def read_eval_corpus(path):
-    """read_eval_file for the command line: any problem becomes a one-line UserError."""
+    """read_numbered_eval_file for the command line: any problem becomes a one-line UserError."""
     try:
-        return read_eval_file(path)
+        return read_numbered_eval_file(path)
     except OSError as e:
         raise UserError(f"cannot read eval corpus {str(path)!r}: {e.strerror or e}") from None
     except UnicodeDecodeError:
@@ -93,10 +107,15 @@ def evaluate_places(filepath, predicted_places):
     If the file has no gold places, says so and returns (0, 0).
     """
     _, places = read_eval_file(filepath)
+    return score_places(places, predicted_places, filepath)
+
+
+def score_places(places, predicted_places, source="the eval file"):
+    """evaluate_places for places already read: (total, correct) as floats, or (0, 0) without places."""
     if places is None:
         print("No gold birth places provided; returning (0,0)")
         return (0, 0)
     if len(places) != len(predicted_places):
-        raise ValueError(f"{len(predicted_places)} predictions for the {len(places)} lines of {filepath}")
+        raise ValueError(f"{len(predicted_places)} predictions for the {len(places)} lines of {source}")
     correct = sum(gold == predicted for gold, predicted in zip(places, predicted_places))
     return (float(len(places)), float(correct))
