@@ -50,8 +50,7 @@ class CharCorruptionDataset(Dataset):
         return len(self.data)
 
     def __getitem__(self, idx):
-        document = self.data[idx]
-        document = document[:random.randint(4, int(self.block_size * 7 / 8))]
+        document = self.truncated_document(idx)
         span = random_span_length(len(document))
         start = random.randint(0, len(document) - span)
         prefix, masked, suffix = document[:start], document[start:start + span], document[start + span:]
@@ -59,6 +58,11 @@ class CharCorruptionDataset(Dataset):
         text += PAD_CHAR * (self.block_size + 1 - len(text))
         ids = torch.tensor([self.stoi[c] for c in text], dtype=torch.long)  # (block_size + 1,)
         return ids[:-1], ids[1:]
+
+
+    def truncated_document(self, idx):
+        """Document idx cut to a random length in [4, int(block_size*7/8)] (all of it if shorter)."""
+        return self.data[idx][:random.randint(4, int(self.block_size * 7 / 8))]
 
 
 def random_span_length(n):

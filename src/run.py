@@ -18,8 +18,10 @@ import checkpoint
 import devices
 import distributed
 from dataset import CharCorruptionDataset, NameDataset
+from augment import (AUGMENTATIONS, AugmentedCorruptionDataset, MixedDataset, held_out_items,
+                     unknown_augmentations)
 from decoding import clean_questions, predict_places
-from fileio import UserError, atomic_write_text, check_output, read_text
+from fileio import UserError, atomic_write_text, check_output, read_text, same_file
 from model import GPT, GPTConfig
 from trainer import Trainer, TrainerConfig
 from training_state import RunLock, SignalCatcher, TrainingInterrupted, digest, file_digest
@@ -31,7 +33,16 @@ PRETRAIN = dict(max_epochs=650, batch_size=128, warmup_tokens=512 * 20)
 FINETUNE = dict(batch_size=256, warmup_tokens=512 * 20)
 FINETUNE_EPOCHS_FROM_SCRATCH = 75
 FINETUNE_EPOCHS_PRETRAINED = 10
+HELD_OUT_FILES = ("birth_dev.tsv", "birth_test_inputs.tsv")  # never mixed into pretraining
+TRAINING_FILE = "birth_places_train.tsv"
 MAX_SEED = 2**32 - 1  # NumPy's limit (Python and PyTorch take more)
+# Named recipes: flag defaults per function. The handout's settings stay the defaults without one.
+RECIPES = {
+    "laptop": {
+        "about": "the assignment on a 2-core CPU: dropout 0, batch 32 at lr 3e-3, 60 bucketed pretraining epochs",
+        "pretrain": dict(dropout=0.0, batch_size=32, pretrain_lr=3e-3, max_epochs=60, bucket=True),
+    },
+}
 REQUIRED = {
     "pretrain": ["writing_params_path"],
     "finetune": ["finetune_corpus_path", "writing_params_path"],
@@ -77,17 +88,42 @@ def build_parser():
     extra.add_argument("--amp", dest="mixed_precision", action="store_true",
                        help="bf16/fp16 autocast on CUDA (bf16 pretraining at lr 6e-3 diverged in our runs)")
     extra.add_argument("--dropout", type=float, default=None,
-                       help="embedding, attention and residual dropout (the handout's 0.1)")
+                       help="embedding, attention and residual dropout (the handout's 0.1; 0 memorises faster "
+                            "and lets the CPU use fused attention)")
     extra.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     extra.add_argument("--state_interval", type=float, default=300.0,
                        help="seconds between saves of the resumable training state (default 300)")
     extra.add_argument("--fresh", action="store_true", help="ignore a saved training state and start over")
+    recipe = p.add_argument_group("pretraining data and recipes (opt-in departures from the handout, "
+                                  "see README 'Recipes'; the params still load in the assignment's code)")
+    recipe.add_argument("--augment", default=None, metavar="LIST",
+                        help=("pretrain on augmented documents, comma-separated: " +
+                              "; ".join(f"{name}: {text}" for name, text in AUGMENTATIONS.items())).replace("%", "%%"))
+    recipe.add_argument("--mix_corpus_path", default=None, metavar="TSV",
+                        help="mix this TSV's question/answer items into pretraining (training data only: "
+                             "questions of birth_dev.tsv, birth_test_inputs.tsv or --eval_corpus_path are refused)")
+    recipe.add_argument("--mix_share", type=float, default=0.25,
+                        help="share of each pretraining epoch's examples that are mixed QA items (default 0.25)")
+    recipe.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                        help=("a named set of the options above, for pretrain and finetune: " +
+                              "; ".join(f"{name}: {r['about']}" for name, r in RECIPES.items()) +
+                              ". Flags given explicitly win").replace("%", "%%"))
     return p
+
+
+def parse_arguments(argv=None):
+    """The command line, with a --recipe's settings for this function as defaults."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.recipe is not None:
+        parser.set_defaults(**RECIPES[args.recipe].get(args.function, {}))
+        args = parser.parse_args(argv)
+    return args
 
 
 def main(argv=None):
     """Run the command line; returns the exit status (0, 1 for bad input, 128+n on signal n)."""
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     try:
         run(args)
         distributed.shutdown(wait_for_others=True)
@@ -156,7 +192,9 @@ def check_arguments(args):
         raise UserError(f"--num_workers must be 0 or more (got {args.num_workers})")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         raise UserError(f"--dropout must be at least 0 and below 1 (got {args.dropout})")
-    inputs = [(args.pretrain_corpus_path, "pretraining corpus"), (args.eval_corpus_path, "eval corpus")]
+    check_pretraining_data(args)
+    inputs = [(args.pretrain_corpus_path, "pretraining corpus"), (args.eval_corpus_path, "eval corpus"),
+              (args.mix_corpus_path, "mix corpus")]
     if args.function == "evaluate":
         inputs.append((args.reading_params_path, "params file being read"))
         check_output(args.outputs_path, "outputs file", inputs)
@@ -167,6 +205,25 @@ def check_arguments(args):
         inputs.append((args.reading_params_path, "params file being read"))
     check_output(args.writing_params_path + ".state", "training state", inputs)
     tensorboard_directory(args, required=True)
+
+
+def check_pretraining_data(args):
+    """--augment and --mix_* belong to pretraining and must name what exists."""
+    if args.function != "pretrain":
+        for flag, value in [("--augment", args.augment), ("--mix_corpus_path", args.mix_corpus_path)]:
+            if value is not None:
+                raise UserError(f"{flag} changes pretraining data; it does not apply to {args.function}")
+        return
+    if args.augment is not None:
+        unknown = unknown_augmentations(augmentation_names(args))
+        if unknown or not augmentation_names(args):
+            raise UserError(f"--augment {args.augment!r}: choose from {', '.join(AUGMENTATIONS)} (comma-separated)")
+    if not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
+        raise UserError(f"--mix_share must be between 0 and 1 (got {args.mix_share})")
+
+
+def augmentation_names(args):
+    return [name.strip() for name in (args.augment or "").split(",") if name.strip()]
 
 
 def join_process_group(device):
@@ -210,8 +267,11 @@ def tensorboard_writer(args):
 def run_identity(args, model, corpus, finetune_text=None):
     """What defines a training run beyond the trainer's settings: a saved state resumes only a
     run with the same function, model, vocabulary and data (digests of the files' contents)."""
+    mixing = None
+    if args.function == "pretrain" and args.mix_corpus_path is not None:
+        mixing = {"corpus": file_digest(args.mix_corpus_path), "share": args.mix_share}
     return {"function": args.function, "model": dataclasses.asdict(model.config),
-            "pretraining corpus": digest(corpus),
+            "pretraining corpus": digest(corpus), "augment": augmentation_names(args), "mix": mixing,
             "finetuning corpus": None if finetune_text is None else digest(finetune_text),
             "params read": file_digest(args.reading_params_path)}
 
@@ -223,8 +283,20 @@ def trainer_config(args, settings, writer, identity):
         num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding, max_steps=args.max_steps,
         mixed_precision=args.mixed_precision, compile=args.compile,
         state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
-        state_identity=identity,
+        state_identity=identity, label=departures(args),
     )
+
+
+def departures(args):
+    """The recipe and data options of this run, for the training line ('' for the handout's)."""
+    parts = [f"recipe {args.recipe}"] if args.recipe else []
+    if args.dropout is not None:
+        parts.append(f"dropout {args.dropout:g}")
+    if args.function == "pretrain" and args.augment is not None:
+        parts.append(f"augment {','.join(augmentation_names(args))}")
+    if args.function == "pretrain" and args.mix_corpus_path is not None:
+        parts.append(f"{args.mix_share:.0%} of examples QA items from {args.mix_corpus_path}")
+    return ", ".join(parts)
 
 
 def train_and_save(args, model, dataset, config):
@@ -254,17 +326,57 @@ def train_and_save(args, model, dataset, config):
 
 
 def pretrain(args, model, pretrain_dataset, corpus):
-    """Span-corruption pretraining on the wiki text."""
+    """Span-corruption pretraining on the wiki text (augmented or mixed with QA items if asked)."""
+    dataset = pretraining_data(args, pretrain_dataset)
     settings = dict(PRETRAIN, learning_rate=args.pretrain_lr)
     settings["max_epochs"] = args.max_epochs or settings["max_epochs"]
     settings["batch_size"] = args.batch_size or settings["batch_size"]
     # the cosine reaches its floor at the end of training
-    settings["final_tokens"] = settings["max_epochs"] * len(pretrain_dataset) * BLOCK_SIZE
+    settings["final_tokens"] = settings["max_epochs"] * len(dataset) * BLOCK_SIZE
     writer = tensorboard_writer(args)
     identity = run_identity(args, model, corpus)
-    train_and_save(args, model, pretrain_dataset, trainer_config(args, settings, writer, identity))
+    train_and_save(args, model, dataset, trainer_config(args, settings, writer, identity))
     if writer is not None:
         writer.close()
+
+
+def pretraining_data(args, pretrain_dataset):
+    """The assignment's span-corruption dataset, or its augmented and/or QA-mixed form."""
+    dataset = pretrain_dataset
+    if args.augment is not None:
+        dataset = AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
+    if args.mix_corpus_path is not None:
+        text = read_text(args.mix_corpus_path, "mix corpus")
+        try:
+            questions = NameDataset(pretrain_dataset, text)
+        except ValueError as e:
+            raise UserError(f"mix corpus {args.mix_corpus_path!r}, {e}") from None
+        if len(questions) == 0:
+            raise UserError(f"mix corpus {args.mix_corpus_path!r} has no usable line")
+        refuse_held_out(args, [tuple(line.split("\t")) for line in questions.data])
+        dataset = MixedDataset(dataset, questions, args.mix_share)
+    return dataset
+
+
+def refuse_held_out(args, items):
+    """Stop if a mixed (question, place) item brings in the dev or test set (found beside the
+    corpus or in the working directory) or --eval_corpus_path: only training data may enter
+    pretraining. Items of the official training file beside them are training data."""
+    directories = {os.path.dirname(os.path.abspath(args.pretrain_corpus_path)), os.getcwd()}
+    held_out, training = {}, []
+    for path in [args.eval_corpus_path] + [os.path.join(d, name) for d in directories for name in HELD_OUT_FILES]:
+        if path is not None and os.path.isfile(path) and not any(same_file(path, p) for p in held_out):
+            _, questions, places = read_eval_corpus(path)
+            held_out[path] = list(zip(questions, places or [None] * len(questions)))
+    for path in {os.path.join(d, TRAINING_FILE) for d in directories}:
+        if os.path.isfile(path):
+            _, questions, places = read_eval_corpus(path)
+            training += list(zip(questions, places or [None] * len(questions)))
+    found = held_out_items(items, held_out, training)
+    if found:
+        path, leaks = next(iter(found.items()))
+        raise UserError(f"mix corpus {args.mix_corpus_path!r} holds {len(leaks)} question(s) of the held-out "
+                        f"file {path!r} (e.g. {leaks[0]!r}): only training data may be mixed into pretraining")
 
 
 def finetune(args, model, pretrain_dataset, corpus):

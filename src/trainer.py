@@ -55,6 +55,7 @@ class TrainerConfig:
     state_identity: dict = field(default_factory=dict)  # what else defines the run (data digests, model size)
     progress: bool = None  # tqdm bars; None: only when stderr is a terminal
     max_steps: int = None  # stop after this many steps in all (smoke tests); the schedule is unchanged
+    label: str = ""  # what else the run changes (a recipe, its data), shown first in the training line
 
 
 def learning_rate_at(config, tokens):
@@ -264,7 +265,7 @@ class Trainer:
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
         fused = "fused" if self.optimizer.defaults.get("fused") else "unfused"
         trimming = "off" if c.compile or not c.trim_padding else "on"
-        return (f"training: {c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
+        return (f"training: {c.label + ', ' if c.label else ''}{c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
                 f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}, {precision}, {fused} AdamW, "
                 f"pad trimming {trimming}, bucketing {'on' if c.bucket else 'off'}, "
                 f"compile {'on' if c.compile else 'off'}, "

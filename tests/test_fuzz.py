@@ -49,7 +49,7 @@ def test_name_dataset_any_pairs(pairs, block_size):
     cleaned = [(q.encode("ascii", "ignore").decode(), p.encode("ascii", "ignore").decode()) for q, p in pairs]
     kept = [(q, p) for q, p in cleaned if f"{q}\t{p}".strip()]
     unusable = [i for i, (q, p) in enumerate(cleaned)
-                if f"{q}\t{p}".strip() and (not q or len(q) + len(p) + 2 > block_size)]
+                if f"{q}\t{p}".strip() and (not q or not p.strip() or len(q) + len(p) + 2 > block_size)]
     if unusable:
         with pytest.raises(ValueError, match=f"line {unusable[0] + 1}: "):
             NameDataset(corpus, text)

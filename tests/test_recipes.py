@@ -1,0 +1,177 @@
+"""Opt-in pretraining data and recipes: knowledge augmentation, mixed training, presets. The
+handout's behaviour stays the default, held-out questions never enter pretraining, and a
+recipe's params load in the assignment's code."""
+import random
+import re
+
+import pytest
+import torch
+
+import run
+from augment import AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, title_and_body
+from conftest import ROOT
+from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
+from starter_model import StarterGPT
+from test_cli import RecordingTrainer
+from test_errors import fails, files  # noqa: F401  (files is a fixture)
+
+
+def read(name):
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+# --- knowledge augmentation ---------------------------------------------------------------
+
+@pytest.mark.parametrize("document, expected", [
+    ("Stanley Corrsin. Corrsin was born on 3 April 1920 in Philadelphia .",
+     "Stanley Corrsin. Stanley Corrsin was born on 3 April 1920 in Philadelphia ."),
+    ("Ann Lee. She was born in Leeds . Lee-Smith is not Lee .",
+     "Ann Lee. Ann Lee was born in Leeds . Lee-Smith is not Ann Lee ."),
+    ("John F. Kennedy. Kennedy was born in Brookline .", "John F. Kennedy. John F. Kennedy was born in Brookline ."),
+    ("Khatchig Mouradian. Khatchig Mouradian is a writer born in Lebanon .",
+     "Khatchig Mouradian. Khatchig Mouradian is a writer born in Lebanon ."),
+    ("Plato. He was born in Athens .", "Plato. He was born in Athens ."),  # one-word names stay
+    ("Tom Moss. Mossberg was born in Oslo .", "Tom Moss. Mossberg was born in Oslo ."),
+])
+def test_full_name(document, expected):
+    assert full_name(document) == expected
+
+
+def test_full_name_keeps_the_vocabulary_and_every_document(wiki_text):
+    plain = CharCorruptionDataset(wiki_text, 128)
+    augmented = AugmentedCorruptionDataset(plain, ["fullname"])
+    assert len(augmented.data) == len(plain.data) == 2937
+    assert set("".join(augmented.data)) <= set(wiki_text)
+    changed = sum(a != p for a, p in zip(augmented.data, plain.data))
+    assert 700 < changed < 1100  # 812 documents name the person by surname only, 25 by He/She
+    assert all(a.startswith(title_and_body(p)[0] + ". ") for a, p in zip(augmented.data, plain.data))
+
+
+def test_long_views_hold_the_upper_half(tiny_corpus):
+    views = AugmentedCorruptionDataset(tiny_corpus, ["longviews"])
+    long_document = "Ada Moss was born in Paris " * 8
+    views.data = [long_document]
+    random.seed(0)
+    lengths = {len(views.truncated_document(0)) for _ in range(2000)}
+    longest = int(views.block_size * 7 / 8)
+    assert lengths == set(range(longest // 2, longest + 1))
+    x, y = views[0]
+    assert x.shape == y.shape == (views.block_size,)
+
+
+def test_no_augmentation_draws_what_the_assignment_draws(tiny_corpus):
+    same = AugmentedCorruptionDataset(tiny_corpus, [])
+    random.seed(3)
+    ours = [same[i] for i in range(len(same))]
+    random.seed(3)
+    theirs = [tiny_corpus[i] for i in range(len(tiny_corpus))]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(ours, theirs))
+
+
+# --- mixed training -----------------------------------------------------------------------
+
+def test_mixed_dataset_interleaves_qa_items_evenly(tiny_corpus):
+    questions = NameDataset(tiny_corpus, "Where was Ada Moss born?\tParis\nWhere was Bo Nash born?\tLima\n")
+    mixed = MixedDataset(tiny_corpus, questions, 0.25)
+    assert len(mixed) == 48 + 16 and sum(mixed.is_qa) == 16
+    gaps = [i for i, qa in enumerate(mixed.is_qa) if qa]
+    assert max(b - a for a, b in zip(gaps, gaps[1:])) <= 5  # spread out, not bunched at the end
+    documents = [mixed.document_index[i] for i in range(len(mixed)) if not mixed.is_qa[i]]
+    assert documents == list(range(48)), "every document once, in the assignment's order"
+    x, y = mixed[gaps[0]]
+    assert x.shape == y.shape == (tiny_corpus.block_size,)
+    text = "".join(tiny_corpus.itos[int(i)] for i in x)
+    assert re.match(rf"Where was (Ada Moss|Bo Nash) born\?{MASK_CHAR}(Paris|Lima){MASK_CHAR}", text)
+    assert (y != 0).sum() == len(re.match(rf".*?{MASK_CHAR}(\w+){MASK_CHAR}", text).group(1)) + 2  # ⁇PLACE⁇: only the answer
+
+
+def test_no_dev_or_test_question_can_enter_pretraining(files, capsys):
+    """The real training TSV brings in no dev or test item (3 of its people share a name with a
+    dev or test person, with their own places), and the guard refuses any mix corpus that does:
+    the dev file itself, or training data with one dev line slipped in."""
+    train, dev = ([tuple(line.split("\t")) for line in read(n).splitlines()]
+                  for n in ("birth_places_train.tsv", "birth_dev.tsv"))
+    test = [(line, None) for line in read("birth_test_inputs.tsv").splitlines()]
+    held_out = {"dev": dev, "test": test}
+    assert held_out_items(train, held_out, train) == {}
+    assert held_out_items(train, held_out) == {"dev": ["Where was George Stone born?"],
+                                               "test": ["Where was Rose Prince born?", "Where was Tom Arnold born?"]}
+    homonym = ("Where was George Stone born?", "London")  # the dev George Stone, not the training one
+    assert held_out_items(train + [homonym], held_out, train) == {"dev": ["Where was George Stone born?"]}
+    assert held_out_items(train + [dev[7]], held_out, train) == {"dev": [dev[7][0]]}
+    base = ["pretrain", "vanilla", str(files["wiki"]), "--writing_params_path", "p.params", "--max_steps", "1"]
+    fails(capsys, *base, "--mix_corpus_path", files["dev"], "--eval_corpus_path", files["dev"],
+          match="holds 12 question.* of the held-out file")
+    # birth_dev.tsv beside the corpus is held out even when no --eval_corpus_path is given
+    (files["dir"] / "birth_dev.tsv").write_text(files["dev"].read_text())
+    leaky = files["dir"] / "leaky.tsv"
+    leaky.write_text(files["train"].read_text() + files["dev"].read_text().splitlines()[5] + "\n")
+    line = fails(capsys, *base, "--mix_corpus_path", leaky, match="holds 1 question.*birth_dev.tsv")
+    assert "only training data may be mixed" in line
+    assert not (files["dir"] / "p.params").exists()
+
+
+def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, capsys):
+    seen = []
+    real_getitem = MixedDataset.__getitem__
+
+    def record(self, idx):
+        x, y = real_getitem(self, idx)
+        if self.is_qa[idx]:
+            seen.append("".join(self.documents.itos[int(i)] for i in x).split(MASK_CHAR)[0])
+        return x, y
+    monkeypatch.setattr(MixedDataset, "__getitem__", record)
+    assert run.main(["pretrain", "vanilla", str(files["wiki"]), "--writing_params_path", "p.params",
+                     "--mix_corpus_path", str(files["train"]), "--mix_share", "0.5", "--batch_size", "16",
+                     "--max_epochs", "1", "--eval_corpus_path", str(files["dev"])]) == 0
+    assert "50% of examples QA items" in capsys.readouterr().out
+    train = {line.split("\t")[0] for line in files["train"].read_text().splitlines()}
+    dev = {line.split("\t")[0] for line in files["dev"].read_text().splitlines()}
+    assert len(seen) == 48 and set(seen) <= train and not set(seen) & dev
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--augment", "fullname,shuffle"], "--augment 'fullname,shuffle': choose from fullname, longviews"),
+    (["--augment", ","], "choose from"),
+    (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
+    (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),
+])
+def test_bad_recipe_options(files, capsys, flags, message):
+    fails(capsys, "pretrain", "vanilla", files["wiki"], "--writing_params_path", "p.params", *flags, match=message)
+
+
+def test_pretraining_options_do_not_apply_to_finetuning(files, capsys):
+    fails(capsys, "finetune", "vanilla", files["wiki"], "--writing_params_path", "f.params",
+          "--finetune_corpus_path", files["train"], "--augment", "fullname", match="--augment changes pretraining")
+
+
+# --- recipes ------------------------------------------------------------------------------
+
+def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
+    monkeypatch.setattr(run, "Trainer", RecordingTrainer)
+    RecordingTrainer.configs = []
+    wiki = files["wiki"]
+    run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "laptop"])
+    run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "laptop",
+              "--max_epochs", "7"])
+    run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params"])
+    (laptop, _), (shorter, _), (handout, _) = RecordingTrainer.configs
+    pretrain = run.RECIPES["laptop"]["pretrain"]
+    assert laptop.max_epochs == pretrain["max_epochs"] and laptop.batch_size == pretrain["batch_size"]
+    assert laptop.learning_rate == pretrain["pretrain_lr"] and laptop.bucket == pretrain["bucket"]
+    assert laptop.label.startswith("recipe laptop")
+    assert shorter.max_epochs == 7 and shorter.batch_size == pretrain["batch_size"]
+    assert (handout.max_epochs, handout.batch_size, handout.learning_rate, handout.bucket, handout.label) == \
+        (650, 128, 6e-3, False, "")
+
+
+def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
+    assert run.main(["pretrain", "rope", str(files["wiki"]), "--writing_params_path", "p.params",
+                     "--recipe", "laptop", "--augment", "fullname,longviews", "--mix_corpus_path",
+                     str(files["train"]), "--max_steps", "2"]) == 0
+    assert "training: recipe laptop, dropout 0, augment fullname,longviews, 25% of examples QA" in capsys.readouterr().out
+    state = torch.load(files["dir"] / "p.params", weights_only=True)
+    vocab = state["tok_emb.weight"].size(0)
+    from model import GPTConfig
+    config = GPTConfig(vocab, 128, n_layer=4, n_head=8, n_embd=256, rope=True)
+    StarterGPT(config).load_state_dict(state)  # strictly: the assignment's names and shapes
