@@ -6,6 +6,7 @@
 #   bash pipeline.sh                    # the handout's settings (hours on a CPU; minutes on a GPU)
 #   bash pipeline.sh --quick            # 1-2 epochs per training: the whole pipeline in minutes on a CPU
 #   bash pipeline.sh --pretrain_flags "--compile"          # extra run.py flags for both pretrainings
+#   bash pipeline.sh --recipe laptop    # a named recipe (run.py --recipe) for every pretraining and finetuning
 #   bash pipeline.sh --stages "baseline nopretrain vanilla"  # a subset (also: rope submission)
 #
 # Interrupted? Run the same command again: training resumes where it stopped (see README).
@@ -13,12 +14,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 quick=0
+recipe=""
 pretrain_flags=""
 stages="baseline nopretrain vanilla rope submission"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --pretrain_flags) pretrain_flags="$2"; shift ;;
+    --recipe) recipe="--recipe $2"; shift ;;
     --stages) stages="$2"; shift ;;
     *) echo "pipeline.sh: unknown option $1 (see the comments at the top of pipeline.sh)" >&2; exit 2 ;;
   esac
@@ -27,6 +30,10 @@ done
 
 source scripts/setup.sh
 export PYTHONUNBUFFERED=1
+if [ -n "$recipe" ] && ! "$PYTHON" -c "import sys; sys.path.insert(0, 'src'); import run; sys.exit(sys.argv[1] not in run.RECIPES)" "${recipe#--recipe }" 2>/dev/null; then
+  echo "pipeline.sh: unknown recipe ${recipe#--recipe } (see python src/run.py --help)" >&2
+  exit 2
+fi
 
 pretrain_epochs="" scratch_epochs="" pretrained_epochs=""
 if [ "$quick" = 1 ]; then
@@ -43,6 +50,8 @@ timed() {  # timed NAME COMMAND...: run a step and print its wall time
 }
 
 run() { "$PYTHON" src/run.py "$@"; }
+# shellcheck disable=SC2086  # $recipe is empty or two words
+train() { "$PYTHON" src/run.py "$@" $recipe; }  # pretrain and finetune, with the recipe if one is named
 
 evaluate_both() {  # evaluate_both VARIANT PARAMS PREFIX
   timed "$3 dev" run evaluate "$1" wiki.txt --reading_params_path "$2" \
@@ -53,10 +62,10 @@ evaluate_both() {  # evaluate_both VARIANT PARAMS PREFIX
 
 pretrain_and_finetune() {  # pretrain_and_finetune VARIANT
   # shellcheck disable=SC2086  # the flags are meant to split into words
-  timed "$1 pretrain" run pretrain "$1" wiki.txt --writing_params_path "$1.pretrain.params" \
+  timed "$1 pretrain" train pretrain "$1" wiki.txt --writing_params_path "$1.pretrain.params" \
     $pretrain_epochs $pretrain_flags
   # shellcheck disable=SC2086
-  timed "$1 finetune" run finetune "$1" wiki.txt --reading_params_path "$1.pretrain.params" \
+  timed "$1 finetune" train finetune "$1" wiki.txt --reading_params_path "$1.pretrain.params" \
     --writing_params_path "$1.finetune.params" --finetune_corpus_path birth_places_train.tsv $pretrained_epochs
   evaluate_both "$1" "$1.finetune.params" "$1.pretrain"
 }
@@ -66,7 +75,7 @@ for stage in $stages; do
     baseline) timed "london baseline" "$PYTHON" london_baseline.py ;;
     nopretrain)
       # shellcheck disable=SC2086
-      timed "vanilla finetune without pretraining" run finetune vanilla wiki.txt \
+      timed "vanilla finetune without pretraining" train finetune vanilla wiki.txt \
         --writing_params_path vanilla.model.params --finetune_corpus_path birth_places_train.tsv $scratch_epochs
       evaluate_both vanilla vanilla.model.params vanilla.nopretrain ;;
     vanilla | rope) pretrain_and_finetune "$stage" ;;

@@ -86,17 +86,28 @@ def report(analysis, places, questions, london, examples):
                 print(f"    {person(questions[i])[:30]:<30} | {places[i][:20]:<20} | {analysis.predictions[i][:20]}")
 
 
-def compare(analyses):
-    """Print how each pair of predictions files agrees."""
+def compare(analyses, questions, examples):
+    """Print the files side by side (overall and by whether the place is in the document), and
+    for each pair how they agree and which people only one of them gets right."""
+    print("\n== side by side")
+    print(f"  {'predictions':<40} {'all':>6} {'in doc':>7} {'not in doc':>11}")
+    for a in analyses:
+        split = [[c for c, d in zip(a.correct, a.in_document) if d == flag] for flag in (True, False)]
+        print(f"  {a.name[-40:]:<40} {a.accuracy:5.1f}% {percent(sum(split[0]), len(split[0])):>7} "
+              f"{percent(sum(split[1]), len(split[1])):>11}")
     print("\n== agreement")
     for i, a in enumerate(analyses):
         for b in analyses[i + 1:]:
             same = sum(x == y for x, y in zip(a.predictions, b.predictions))
             both = sum(x and y for x, y in zip(a.correct, b.correct))
-            only_a = sum(x and not y for x, y in zip(a.correct, b.correct))
-            only_b = sum(y and not x for x, y in zip(a.correct, b.correct))
+            only_a = [k for k, (x, y) in enumerate(zip(a.correct, b.correct)) if x and not y]
+            only_b = [k for k, (x, y) in enumerate(zip(a.correct, b.correct)) if y and not x]
             print(f"{a.name} vs {b.name}: same prediction on {same} lines; both correct {both}, "
-                  f"only the first {only_a}, only the second {only_b}")
+                  f"only the first {len(only_a)}, only the second {len(only_b)}")
+            for label, rows in [("only the first", only_a), ("only the second", only_b)]:
+                if rows and examples:
+                    people = ", ".join(person(questions[k]) for k in rows[:examples])
+                    print(f"  right {label}: {people}{', ...' if len(rows) > examples else ''}")
 
 
 def pyplot():
@@ -206,7 +217,7 @@ def main(argv=None):
     for a in analyses:
         report(a, places, questions, london, args.examples)
     if len(analyses) > 1:
-        compare(analyses)
+        compare(analyses, questions, args.examples)
     if args.charts is not None:
         try:
             charts(analyses, places, london, args.charts)

@@ -19,7 +19,10 @@ def choose_device(requested=None):
     except RuntimeError:
         raise UserError(f"unknown device {requested!r}: use cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but PyTorch sees no CUDA GPU")
+        raise UserError(f"--device {requested} was asked for, but PyTorch sees no CUDA GPU")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {requested}: there is no such GPU (PyTorch sees {torch.cuda.device_count()}, "
+                        f"numbered from 0)")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UserError("--device mps was asked for, but Apple MPS is not available")
     if device.type not in ("cpu", "cuda", "mps"):

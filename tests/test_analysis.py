@@ -102,3 +102,20 @@ def test_rope_forms_and_relative_scores():
 def test_scripts_print_their_finding(script, capsys):
     sys.modules[script].main()
     assert "finding:" in capsys.readouterr().out
+
+
+def test_analyze_compares_files_side_by_side(tmp_path, capsys):
+    import analyze
+    dev = (ROOT / "birth_dev.tsv").read_text(encoding="utf-8").splitlines()
+    places = [line.split("\t")[1] for line in dev]
+    first = places[:10] + ["London"] * (len(places) - 10)  # right on the first ten people
+    second = ["London"] * 5 + places[5:20] + ["London"] * (len(places) - 20)
+    (tmp_path / "a.predictions").write_text("".join(p + "\n" for p in first), encoding="utf-8")
+    (tmp_path / "b.predictions").write_text("".join(p + "\n" for p in second), encoding="utf-8")
+    assert analyze.main(["--eval_corpus_path", str(ROOT / "birth_dev.tsv"), "--wiki", str(ROOT / "wiki.txt"),
+                         "--predictions", str(tmp_path / "a.predictions"), str(tmp_path / "b.predictions"),
+                         "--examples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "== side by side" in out and "in doc" in out
+    only_first = [analyze.person(line.split("\t")[0]) for line in dev[:5] if line.split("\t")[1] != "London"]
+    assert f"right only the first: {only_first[0]}, {only_first[1]}" in out
