@@ -89,7 +89,7 @@ def atomic_write(path, write):
         if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
         if isinstance(e, OSError):
-            raise UserError(f"cannot write {path!r}: {e.strerror or e}") from None
+            raise UserError(f"cannot write {os.fspath(path)!r}: {e.strerror or e}") from None
         raise
 
 

@@ -346,13 +346,7 @@ def pretraining_data(args, pretrain_dataset):
     if args.augment is not None:
         dataset = AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
     if args.mix_corpus_path is not None:
-        text = read_text(args.mix_corpus_path, "mix corpus")
-        try:
-            questions = NameDataset(pretrain_dataset, text)
-        except ValueError as e:
-            raise UserError(f"mix corpus {args.mix_corpus_path!r}, {e}") from None
-        if len(questions) == 0:
-            raise UserError(f"mix corpus {args.mix_corpus_path!r} has no usable line")
+        questions, _ = read_name_dataset(args.mix_corpus_path, "mix corpus", pretrain_dataset)
         refuse_held_out(args, [tuple(line.split("\t")) for line in questions.data])
         dataset = MixedDataset(dataset, questions, args.mix_share)
     return dataset
@@ -366,12 +360,10 @@ def refuse_held_out(args, items):
     held_out, training = {}, []
     for path in [args.eval_corpus_path] + [os.path.join(d, name) for d in directories for name in HELD_OUT_FILES]:
         if path is not None and os.path.isfile(path) and not any(same_file(path, p) for p in held_out):
-            _, questions, places = read_eval_corpus(path)
-            held_out[path] = list(zip(questions, places or [None] * len(questions)))
+            held_out[path] = question_place_pairs(path)
     for path in {os.path.join(d, TRAINING_FILE) for d in directories}:
         if os.path.isfile(path):
-            _, questions, places = read_eval_corpus(path)
-            training += list(zip(questions, places or [None] * len(questions)))
+            training += question_place_pairs(path)
     found = held_out_items(items, held_out, training)
     if found:
         path, leaks = next(iter(found.items()))
@@ -379,16 +371,28 @@ def refuse_held_out(args, items):
                         f"file {path!r} (e.g. {leaks[0]!r}): only training data may be mixed into pretraining")
 
 
+def question_place_pairs(path):
+    """(question, place) per line of an eval-style TSV (place None in a questions-only file)."""
+    _, questions, places = read_eval_corpus(path)
+    return list(zip(questions, places or [None] * len(questions)))
+
+
+def read_name_dataset(path, what, pretrain_dataset):
+    """A NameDataset of the TSV at path, and its text; a problem or no usable line is a UserError."""
+    text = read_text(path, what)
+    try:
+        dataset = NameDataset(pretrain_dataset, text)
+    except ValueError as e:
+        raise UserError(f"{what} {path!r}, {e}") from None
+    if len(dataset) == 0:
+        raise UserError(f"{what} {path!r} has no usable line once non-ASCII characters are dropped "
+                        f"(as in the assignment): nothing to train on")
+    return dataset, text
+
+
 def finetune(args, model, pretrain_dataset, corpus):
     """Birthplace finetuning, from scratch or from pretrained params (--reading_params_path)."""
-    text = read_text(args.finetune_corpus_path, "finetuning corpus")
-    try:
-        finetune_dataset = NameDataset(pretrain_dataset, text)
-    except ValueError as e:
-        raise UserError(f"finetuning corpus {args.finetune_corpus_path!r}, {e}") from None
-    if len(finetune_dataset) == 0:
-        raise UserError(f"finetuning corpus {args.finetune_corpus_path!r} has no usable line once non-ASCII "
-                        f"characters are dropped (as in the assignment): nothing to train on")
+    finetune_dataset, text = read_name_dataset(args.finetune_corpus_path, "finetuning corpus", pretrain_dataset)
     if args.reading_params_path is not None:
         checkpoint.load_params(model, args.reading_params_path)
         epochs = FINETUNE_EPOCHS_PRETRAINED

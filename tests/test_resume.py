@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from fileio import atomic_write, atomic_write_text
+from fileio import UserError, atomic_write, atomic_write_text
 
 pytestmark = pytest.mark.slow
 
@@ -80,8 +80,8 @@ def test_state_from_other_settings_is_not_resumed(world_files, tmp_path):
     done = subprocess.run(pretrain(world_files, params, "--pretrain_lr", "1e-3"), capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stderr.strip().endswith(
-        "belongs to a run with other settings (learning_rate); delete it to start afresh")
+    assert done.stderr.strip().endswith("belongs to a run with other settings (learning_rate 0.006 vs 0.001); "
+                                        "restore them to resume, or add --fresh to start afresh")
     done = run_to_end(pretrain(world_files, params, "--pretrain_lr", "1e-3", "--fresh"), tmp_path)
     assert "Resuming" not in done.stdout and params.exists() and not state.exists()
 
@@ -94,7 +94,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
         f.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write '.*result.txt': No space left on device"):
         atomic_write(path, broken)
     assert path.read_text() == "good\n"
     assert os.listdir(tmp_path) == ["result.txt"], "no temporary file left behind"

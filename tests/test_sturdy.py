@@ -363,11 +363,18 @@ def test_two_processes_on_the_same_params(files):
 
 # --- packaging ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("remove", ["src", "src/model.py"])
-def test_collect_submission_without_the_code(tmp_path, remove):
+@pytest.fixture
+def submission_dir(tmp_path):
+    """A checkout with the code, the packing script and one of the ten expected outputs."""
     shutil.copytree(ROOT / "src", tmp_path / "src")
     shutil.copy(ROOT / "collect_submission.sh", tmp_path)
     (tmp_path / "london_baseline_accuracy.txt").write_text("5.0\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("remove", ["src", "src/model.py"])
+def test_collect_submission_without_the_code(submission_dir, remove):
+    tmp_path = submission_dir
     target = tmp_path / remove
     shutil.rmtree(target) if target.is_dir() else target.unlink()
     done = subprocess.run(["bash", "collect_submission.sh"], capture_output=True, text=True, cwd=tmp_path)
@@ -375,10 +382,8 @@ def test_collect_submission_without_the_code(tmp_path, remove):
     assert not (tmp_path / "assignment4_submission.zip").exists()
 
 
-def test_collect_submission_reports_only_what_the_zip_holds(tmp_path):
-    shutil.copytree(ROOT / "src", tmp_path / "src")
-    shutil.copy(ROOT / "collect_submission.sh", tmp_path)
-    (tmp_path / "london_baseline_accuracy.txt").write_text("5.0\n")
+def test_collect_submission_reports_only_what_the_zip_holds(submission_dir):
+    tmp_path = submission_dir
     done = subprocess.run(["bash", "collect_submission.sh"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 1 and "1 of 10 expected files" in done.stdout
     names = zipfile.ZipFile(tmp_path / "assignment4_submission.zip").namelist()
