@@ -24,6 +24,7 @@ timed_run() { /usr/bin/time -f "$1 peak RSS %M KB" "$PYTHON" "$work/src/run.py" 
   timed_run pretrain pretrain "$variant" "$root/wiki.txt" --writing_params_path pretrain.params \
     --seed "$seed" $pretrain_flags
   echo "pretrain wall: $((SECONDS - start)) s"
+  "$PYTHON" "$root/bench/recall_probe.py" pretrain.params "$variant"
   start=$SECONDS
   # shellcheck disable=SC2086
   timed_run finetune finetune "$variant" "$root/wiki.txt" --reading_params_path pretrain.params \
