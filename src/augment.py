@@ -22,6 +22,9 @@ AUGMENTATIONS = {
     "longviews": "documents are cut to a random length in the upper half, [56, 112] characters, "
                  "instead of [4, 112]: a view holds the birth place (within the first 112 characters "
                  "for 95% of the training people) more often",
+    "tailspan": "the masked span is always the view's last characters, so the model reads every "
+                "document in order up to it (prefix + two marks + the rest); the infilling of a middle "
+                "span is dropped",
 }
 
 
@@ -74,6 +77,11 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
             return super().truncated_document(idx)
         longest = int(self.block_size * 7 / 8)
         return self.data[idx][:random.randint(longest // 2, longest)]
+
+    def span_start(self, document, span):
+        if "tailspan" not in self.augmentations:
+            return super().span_start(document, span)
+        return len(document) - span
 
 
 class MixedDataset(Dataset):

@@ -52,7 +52,7 @@ class CharCorruptionDataset(Dataset):
     def __getitem__(self, idx):
         document = self.truncated_document(idx)
         span = random_span_length(len(document))
-        start = random.randint(0, len(document) - span)
+        start = self.span_start(document, span)
         prefix, masked, suffix = document[:start], document[start:start + span], document[start + span:]
         text = prefix + MASK_CHAR + suffix + MASK_CHAR + masked
         text += PAD_CHAR * (self.block_size + 1 - len(text))
@@ -63,6 +63,11 @@ class CharCorruptionDataset(Dataset):
     def truncated_document(self, idx):
         """Document idx cut to a random length in [4, int(block_size*7/8)] (all of it if shorter)."""
         return self.data[idx][:random.randint(4, int(self.block_size * 7 / 8))]
+
+
+    def span_start(self, document, span):
+        """Where the masked span starts: uniformly anywhere it fits."""
+        return random.randint(0, len(document) - span)
 
 
 def random_span_length(n):

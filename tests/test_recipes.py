@@ -59,6 +59,15 @@ def test_long_views_hold_the_upper_half(tiny_corpus):
     assert x.shape == y.shape == (views.block_size,)
 
 
+def test_tail_span_reads_the_document_in_order(tiny_corpus):
+    tail = AugmentedCorruptionDataset(tiny_corpus, ["tailspan"])
+    for idx in range(len(tail)):
+        x, y = tail[idx]
+        text = "".join(tail.itos[int(i)] for i in x).rstrip(tail.PAD_CHAR)
+        prefix, empty, masked = text.split(MASK_CHAR)
+        assert empty == "" and tail.data[idx].startswith(prefix + masked[:-1])
+
+
 def test_no_augmentation_draws_what_the_assignment_draws(tiny_corpus):
     same = AugmentedCorruptionDataset(tiny_corpus, [])
     random.seed(3)
@@ -131,7 +140,7 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--augment", "fullname,shuffle"], "--augment 'fullname,shuffle': choose from fullname, longviews"),
+    (["--augment", "fullname,shuffle"], "--augment 'fullname,shuffle': choose from fullname, longviews, tailspan"),
     (["--augment", ","], "choose from"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
     (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),
