@@ -17,12 +17,13 @@ import torch
 import checkpoint
 import devices
 import distributed
-from dataset import CharCorruptionDataset, NameDataset
-from augment import (AUGMENTATIONS, AugmentedCorruptionDataset, MixedDataset, held_out_items,
-                     unknown_augmentations)
+from dataset import CharCorruptionDataset
+from augment import AUGMENTATIONS
 from decoding import clean_questions, predict_places
-from fileio import UserError, atomic_write_text, check_output, read_text, same_file
+from fileio import UserError, atomic_write_text, check_output, read_text
 from model import GPT, GPTConfig
+from recipes import (RECIPES, augmentation_names, check_pretraining_data, departures, pretraining_data,
+                     read_name_dataset)
 from trainer import Trainer, TrainerConfig
 from training_state import RunLock, SignalCatcher, TrainingInterrupted, digest, file_digest
 from utils import read_eval_corpus, score_places, set_seed
@@ -33,16 +34,7 @@ PRETRAIN = dict(max_epochs=650, batch_size=128, warmup_tokens=512 * 20)
 FINETUNE = dict(batch_size=256, warmup_tokens=512 * 20)
 FINETUNE_EPOCHS_FROM_SCRATCH = 75
 FINETUNE_EPOCHS_PRETRAINED = 10
-HELD_OUT_FILES = ("birth_dev.tsv", "birth_test_inputs.tsv")  # never mixed into pretraining
-TRAINING_FILE = "birth_places_train.tsv"
 MAX_SEED = 2**32 - 1  # NumPy's limit (Python and PyTorch take more)
-# Named recipes: flag defaults per function. The handout's settings stay the defaults without one.
-RECIPES = {
-    "laptop": {
-        "about": "the assignment on a 2-core CPU: dropout 0, batch 32 at lr 3e-3, 60 bucketed pretraining epochs",
-        "pretrain": dict(dropout=0.0, batch_size=32, pretrain_lr=3e-3, max_epochs=60, bucket=True),
-    },
-}
 REQUIRED = {
     "pretrain": ["writing_params_path"],
     "finetune": ["finetune_corpus_path", "writing_params_path"],
@@ -164,7 +156,7 @@ def run_function(args):
         pretrain_dataset = CharCorruptionDataset(corpus, BLOCK_SIZE)
     except ValueError as e:
         raise UserError(f"pretraining corpus {args.pretrain_corpus_path!r}: {e}") from None
-    dropout = {} if args.dropout is None else dict(embd_pdrop=args.dropout, resid_pdrop=args.dropout, attn_pdrop=args.dropout)
+    dropout = {} if args.dropout is None else {f"{where}_pdrop": args.dropout for where in ("embd", "resid", "attn")}
     config = GPTConfig(pretrain_dataset.vocab_size, BLOCK_SIZE, rope=args.variant == "rope", **MODEL_SIZE, **dropout)
     model = GPT(config).to(device)
     distributed.print0(f"Model on device: {device}")
@@ -205,25 +197,6 @@ def check_arguments(args):
         inputs.append((args.reading_params_path, "params file being read"))
     check_output(args.writing_params_path + ".state", "training state", inputs)
     tensorboard_directory(args, required=True)
-
-
-def check_pretraining_data(args):
-    """--augment and --mix_* belong to pretraining and must name what exists."""
-    if args.function != "pretrain":
-        for flag, value in [("--augment", args.augment), ("--mix_corpus_path", args.mix_corpus_path)]:
-            if value is not None:
-                raise UserError(f"{flag} changes pretraining data; it does not apply to {args.function}")
-        return
-    if args.augment is not None:
-        unknown = unknown_augmentations(augmentation_names(args))
-        if unknown or not augmentation_names(args):
-            raise UserError(f"--augment {args.augment!r}: choose from {', '.join(AUGMENTATIONS)} (comma-separated)")
-    if not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
-        raise UserError(f"--mix_share must be between 0 and 1 (got {args.mix_share})")
-
-
-def augmentation_names(args):
-    return [name.strip() for name in (args.augment or "").split(",") if name.strip()]
 
 
 def join_process_group(device):
@@ -287,18 +260,6 @@ def trainer_config(args, settings, writer, identity):
     )
 
 
-def departures(args):
-    """The recipe and data options of this run, for the training line ('' for the handout's)."""
-    parts = [f"recipe {args.recipe}"] if args.recipe else []
-    if args.dropout is not None:
-        parts.append(f"dropout {args.dropout:g}")
-    if args.function == "pretrain" and args.augment is not None:
-        parts.append(f"augment {','.join(augmentation_names(args))}")
-    if args.function == "pretrain" and args.mix_corpus_path is not None:
-        parts.append(f"{args.mix_share:.0%} of examples QA items from {args.mix_corpus_path}")
-    return ", ".join(parts)
-
-
 def train_and_save(args, model, dataset, config):
     """Train (resuming a saved state unless --fresh), save the params atomically, drop the state.
 
@@ -338,56 +299,6 @@ def pretrain(args, model, pretrain_dataset, corpus):
     train_and_save(args, model, dataset, trainer_config(args, settings, writer, identity))
     if writer is not None:
         writer.close()
-
-
-def pretraining_data(args, pretrain_dataset):
-    """The assignment's span-corruption dataset, or its augmented and/or QA-mixed form."""
-    dataset = pretrain_dataset
-    if args.augment is not None:
-        dataset = AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
-    if args.mix_corpus_path is not None:
-        questions, _ = read_name_dataset(args.mix_corpus_path, "mix corpus", pretrain_dataset)
-        refuse_held_out(args, [tuple(line.split("\t")) for line in questions.data])
-        dataset = MixedDataset(dataset, questions, args.mix_share)
-    return dataset
-
-
-def refuse_held_out(args, items):
-    """Stop if a mixed (question, place) item brings in the dev or test set (found beside the
-    corpus or in the working directory) or --eval_corpus_path: only training data may enter
-    pretraining. Items of the official training file beside them are training data."""
-    directories = {os.path.dirname(os.path.abspath(args.pretrain_corpus_path)), os.getcwd()}
-    held_out, training = {}, []
-    for path in [args.eval_corpus_path] + [os.path.join(d, name) for d in directories for name in HELD_OUT_FILES]:
-        if path is not None and os.path.isfile(path) and not any(same_file(path, p) for p in held_out):
-            held_out[path] = question_place_pairs(path)
-    for path in {os.path.join(d, TRAINING_FILE) for d in directories}:
-        if os.path.isfile(path):
-            training += question_place_pairs(path)
-    found = held_out_items(items, held_out, training)
-    if found:
-        path, leaks = next(iter(found.items()))
-        raise UserError(f"mix corpus {args.mix_corpus_path!r} holds {len(leaks)} question(s) of the held-out "
-                        f"file {path!r} (e.g. {leaks[0]!r}): only training data may be mixed into pretraining")
-
-
-def question_place_pairs(path):
-    """(question, place) per line of an eval-style TSV (place None in a questions-only file)."""
-    _, questions, places = read_eval_corpus(path)
-    return list(zip(questions, places or [None] * len(questions)))
-
-
-def read_name_dataset(path, what, pretrain_dataset):
-    """A NameDataset of the TSV at path, and its text; a problem or no usable line is a UserError."""
-    text = read_text(path, what)
-    try:
-        dataset = NameDataset(pretrain_dataset, text)
-    except ValueError as e:
-        raise UserError(f"{what} {path!r}, {e}") from None
-    if len(dataset) == 0:
-        raise UserError(f"{what} {path!r} has no usable line once non-ASCII characters are dropped "
-                        f"(as in the assignment): nothing to train on")
-    return dataset, text
 
 
 def finetune(args, model, pretrain_dataset, corpus):

@@ -265,7 +265,8 @@ class Trainer:
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
         fused = "fused" if self.optimizer.defaults.get("fused") else "unfused"
         trimming = "off" if c.compile or not c.trim_padding else "on"
-        return (f"training: {c.label + ', ' if c.label else ''}{c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
+        label = f"{c.label}, " if c.label else ""
+        return (f"training: {label}{c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
                 f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}, {precision}, {fused} AdamW, "
                 f"pad trimming {trimming}, bucketing {'on' if c.bucket else 'off'}, "
                 f"compile {'on' if c.compile else 'off'}, "

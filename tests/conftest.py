@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic world (documents and birthplace questions) and small models."""
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "analysis"))
 sys.path.insert(0, str(ROOT))
 
+import run  # noqa: E402
 from dataset import CharCorruptionDataset  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 
@@ -75,3 +77,35 @@ def small_model(vocab_size, block_size=32, rope=False, dropout=0.0, **sizes):
 def tiny_corpus():
     documents, _ = tiny_world()
     return CharCorruptionDataset("\n".join(documents), 32)
+
+
+@pytest.fixture
+def files(world_files, tmp_path, monkeypatch):
+    """The tiny world plus params files of each kind, with tmp_path as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    vocab = CharCorruptionDataset(world_files["wiki"].read_text(encoding="utf-8"), 128).vocab_size
+    for name, size, rope in [("vanilla", vocab, False), ("rope", vocab, True), ("othervocab", vocab + 3, False)]:
+        torch.save(GPT(GPTConfig(size, 128, rope=rope)).state_dict(), tmp_path / f"{name}.params")
+    good = (tmp_path / "vanilla.params").read_bytes()
+    (tmp_path / "truncated.params").write_bytes(good[:len(good) // 2])
+    (tmp_path / "text.params").write_text("not a checkpoint\n")
+    (tmp_path / "list.params").write_bytes(b"")
+    torch.save([1, 2, 3], tmp_path / "list.params")
+    (tmp_path / "empty.txt").write_text("")
+    return dict(world_files, dir=tmp_path)
+
+
+def fails(capsys, *args, match):
+    code = run.main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert re.search(match, lines[0]), lines[0]
+    return lines[0]
+
+
+def evaluate_args(files, params="vanilla.params", eval_path=None, outputs="out.predictions"):
+    return ["evaluate", "vanilla", str(files["wiki"]), "--reading_params_path", str(params),
+            "--eval_corpus_path", str(eval_path or files["dev"]), "--outputs_path", str(outputs)]

@@ -9,11 +9,10 @@ import torch
 
 import run
 from augment import AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, title_and_body
-from conftest import ROOT
+from conftest import ROOT, fails
 from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
 from starter_model import StarterGPT
 from test_cli import RecordingTrainer
-from test_errors import fails, files  # noqa: F401  (files is a fixture)
 
 
 def read(name):
@@ -91,7 +90,8 @@ def test_mixed_dataset_interleaves_qa_items_evenly(tiny_corpus):
     assert x.shape == y.shape == (tiny_corpus.block_size,)
     text = "".join(tiny_corpus.itos[int(i)] for i in x)
     assert re.match(rf"Where was (Ada Moss|Bo Nash) born\?{MASK_CHAR}(Paris|Lima){MASK_CHAR}", text)
-    assert (y != 0).sum() == len(re.match(rf".*?{MASK_CHAR}(\w+){MASK_CHAR}", text).group(1)) + 2  # ⁇PLACE⁇: only the answer
+    answer = re.match(rf".*?{MASK_CHAR}(\w+){MASK_CHAR}", text).group(1)
+    assert (y != 0).sum() == len(answer) + 2  # ⁇PLACE⁇: only the answer carries loss
 
 
 def test_no_dev_or_test_question_can_enter_pretraining(files, capsys):
@@ -178,7 +178,8 @@ def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
     assert run.main(["pretrain", "rope", str(files["wiki"]), "--writing_params_path", "p.params",
                      "--recipe", "laptop", "--augment", "fullname,longviews", "--mix_corpus_path",
                      str(files["train"]), "--max_steps", "2"]) == 0
-    assert "training: recipe laptop, dropout 0, augment fullname,longviews, 25% of examples QA" in capsys.readouterr().out
+    line = "training: recipe laptop, dropout 0, augment fullname,longviews, 25% of examples QA"
+    assert line in capsys.readouterr().out
     state = torch.load(files["dir"] / "p.params", weights_only=True)
     vocab = state["tok_emb.weight"].size(0)
     from model import GPTConfig

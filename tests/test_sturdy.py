@@ -18,9 +18,8 @@ import torch
 import checkpoint
 import fileio
 import run
-from conftest import ROOT
+from conftest import ROOT, evaluate_args, fails
 from model import GPT, GPTConfig
-from test_errors import evaluate_args, fails, files  # noqa: F401  (files is a fixture)
 from training_state import RunLock
 
 TINY = ["--batch_size", "8", "--max_steps", "2", "--max_epochs", "1"]
@@ -146,7 +145,8 @@ def test_a_full_disk_at_the_final_save_keeps_the_training_state(files, capsys, m
     with monkeypatch.context() as patch:
         full_disk(patch, only="/p.params")  # the state fits, the params do not
         line = fails(capsys, *pretrain_args(files, "p.params", "--state_interval", "0"),
-                     match="cannot write 'p.params': No space left on device; the training state p.params.state is kept")
+                     match="cannot write 'p.params': No space left on device; the training state p.params.state "
+                           "is kept")
     assert "run the same command again" in line
     assert (files["dir"] / "p.params.state").exists() and not (files["dir"] / "p.params").exists()
     assert run.main(pretrain_args(files, "p.params", "--state_interval", "0")) == 0

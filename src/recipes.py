@@ -1,0 +1,105 @@
+"""Recipes: the opt-in pretraining data and settings of the command line (README "Recipes").
+
+A recipe is a named set of run.py flag defaults per function; --augment, --mix_corpus_path and
+--mix_share build the pretraining dataset. Only training data may be mixed into pretraining:
+refuse_held_out stops a run whose mix file brings in a dev or test question.
+"""
+import math
+import os
+
+from augment import AUGMENTATIONS, AugmentedCorruptionDataset, MixedDataset, held_out_items, unknown_augmentations
+from dataset import NameDataset
+from fileio import UserError, read_text, same_file
+from utils import read_eval_corpus
+
+HELD_OUT_FILES = ("birth_dev.tsv", "birth_test_inputs.tsv")  # never mixed into pretraining
+TRAINING_FILE = "birth_places_train.tsv"
+
+# Named recipes: flag defaults per function. The handout's settings stay the defaults without one.
+RECIPES = {
+    "laptop": {
+        "about": "the assignment on a 2-core CPU: dropout 0, batch 32 at lr 3e-3, 60 bucketed pretraining epochs",
+        "pretrain": dict(dropout=0.0, batch_size=32, pretrain_lr=3e-3, max_epochs=60, bucket=True),
+    },
+}
+
+
+def check_pretraining_data(args):
+    """--augment and --mix_* belong to pretraining and must name what exists."""
+    if args.function != "pretrain":
+        for flag, value in [("--augment", args.augment), ("--mix_corpus_path", args.mix_corpus_path)]:
+            if value is not None:
+                raise UserError(f"{flag} changes pretraining data; it does not apply to {args.function}")
+        return
+    if args.augment is not None:
+        unknown = unknown_augmentations(augmentation_names(args))
+        if unknown or not augmentation_names(args):
+            raise UserError(f"--augment {args.augment!r}: choose from {', '.join(AUGMENTATIONS)} (comma-separated)")
+    if not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
+        raise UserError(f"--mix_share must be between 0 and 1 (got {args.mix_share})")
+
+
+def augmentation_names(args):
+    return [name.strip() for name in (args.augment or "").split(",") if name.strip()]
+
+
+def departures(args):
+    """The recipe and data options of this run, for the training line ('' for the handout's)."""
+    parts = [f"recipe {args.recipe}"] if args.recipe else []
+    if args.dropout is not None:
+        parts.append(f"dropout {args.dropout:g}")
+    if args.function == "pretrain" and args.augment is not None:
+        parts.append(f"augment {','.join(augmentation_names(args))}")
+    if args.function == "pretrain" and args.mix_corpus_path is not None:
+        parts.append(f"{args.mix_share:.0%} of examples QA items from {args.mix_corpus_path}")
+    return ", ".join(parts)
+
+
+def pretraining_data(args, pretrain_dataset):
+    """The assignment's span-corruption dataset, or its augmented and/or QA-mixed form."""
+    dataset = pretrain_dataset
+    if args.augment is not None:
+        dataset = AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
+    if args.mix_corpus_path is not None:
+        questions, _ = read_name_dataset(args.mix_corpus_path, "mix corpus", pretrain_dataset)
+        refuse_held_out(args, [tuple(line.split("\t")) for line in questions.data])
+        dataset = MixedDataset(dataset, questions, args.mix_share)
+    return dataset
+
+
+def refuse_held_out(args, items):
+    """Stop if a mixed (question, place) item brings in the dev or test set (found beside the
+    corpus or in the working directory) or --eval_corpus_path: only training data may enter
+    pretraining. Items of the official training file beside them are training data."""
+    directories = {os.path.dirname(os.path.abspath(args.pretrain_corpus_path)), os.getcwd()}
+    held_out, training = {}, []
+    for path in [args.eval_corpus_path] + [os.path.join(d, name) for d in directories for name in HELD_OUT_FILES]:
+        if path is not None and os.path.isfile(path) and not any(same_file(path, p) for p in held_out):
+            held_out[path] = question_place_pairs(path)
+    for path in {os.path.join(d, TRAINING_FILE) for d in directories}:
+        if os.path.isfile(path):
+            training += question_place_pairs(path)
+    found = held_out_items(items, held_out, training)
+    if found:
+        path, leaks = next(iter(found.items()))
+        raise UserError(f"mix corpus {args.mix_corpus_path!r} holds {len(leaks)} question(s) of the held-out "
+                        f"file {path!r} (e.g. {leaks[0]!r}): only training data may be mixed into pretraining")
+
+
+def question_place_pairs(path):
+    """(question, place) per line of an eval-style TSV (place None in a questions-only file)."""
+    _, questions, places = read_eval_corpus(path)
+    return list(zip(questions, places or [None] * len(questions)))
+
+
+def read_name_dataset(path, what, pretrain_dataset):
+    """A NameDataset of the TSV at path, and its text; a problem or no usable line is a UserError."""
+    text = read_text(path, what)
+    try:
+        dataset = NameDataset(pretrain_dataset, text)
+    except ValueError as e:
+        raise UserError(f"{what} {path!r}, {e}") from None
+    if len(dataset) == 0:
+        raise UserError(f"{what} {path!r} has no usable line once non-ASCII characters are dropped "
+                        f"(as in the assignment): nothing to train on")
+    return dataset, text
