@@ -160,6 +160,7 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     monkeypatch.setattr(run, "Trainer", RecordingTrainer)
     RecordingTrainer.configs = []
     wiki = files["wiki"]
+    (files["dir"] / "birth_places_train.tsv").write_text(files["train"].read_text())  # the recipe mixes it in
     run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "laptop"])
     run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "laptop",
               "--max_epochs", "7"])
@@ -168,7 +169,7 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     pretrain = run.RECIPES["laptop"]["pretrain"]
     assert laptop.max_epochs == pretrain["max_epochs"] and laptop.batch_size == pretrain["batch_size"]
     assert laptop.learning_rate == pretrain["pretrain_lr"] and laptop.bucket == pretrain["bucket"]
-    assert laptop.label.startswith("recipe laptop")
+    assert laptop.label.startswith("recipe laptop, dropout 0, augment fullname,longviews, 25% of examples QA")
     assert shorter.max_epochs == 7 and shorter.batch_size == pretrain["batch_size"]
     assert (handout.max_epochs, handout.batch_size, handout.learning_rate, handout.bucket, handout.label) == \
         (650, 128, 6e-3, False, "")
