@@ -263,15 +263,16 @@ def trainer_config(args, settings, writer, identity):
 def train_and_save(args, model, dataset, config):
     """Train (resuming a saved state unless --fresh), save the params atomically, drop the state.
 
-    SIGINT/SIGTERM during the final save wait until it is done: the run ends with the params
-    written, or (a full disk) with the training state kept."""
+    SIGINT/SIGTERM after the last step (the trainer saves a state for those before it) wait
+    until the final save is done: the run ends with the params written, or (a full disk) with
+    the training state kept."""
     if args.fresh and os.path.exists(config.state_path) and distributed.is_main():
         os.remove(config.state_path)
     trainer = Trainer(model, dataset, None, config)
-    trainer.train()
-    if not distributed.is_main():
-        return
     with SignalCatcher(second_quits=False).active() as signals:
+        trainer.train()  # installs its own handlers while it trains, and gives these back after
+        if not distributed.is_main():
+            return
         try:
             checkpoint.save(model.state_dict(), args.writing_params_path)
         except UserError as e:

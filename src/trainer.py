@@ -234,12 +234,12 @@ class Trainer:
 
     def train(self):
         """Run max_epochs epochs, resuming from config.state_path if a training state is there."""
-        resume = self.state.load(self)
-        if resume:
-            self._set_learning_rate()
-        distributed.print0(self.describe())
-        self.model.train()
         with self.signals.active() if self.config.state_path else contextlib.nullcontext():
+            resume = self.state.load(self)
+            if resume:
+                self._set_learning_rate()
+            distributed.print0(self.describe())
+            self.model.train()
             for epoch in range(resume.epoch if resume else 0, self.config.max_epochs):
                 if self._out_of_steps():
                     break
