@@ -33,6 +33,11 @@ class Analysis:
     def accuracy(self):
         return 100.0 * sum(self.correct) / len(self.correct)
 
+    def correct_where(self, in_document=None):
+        """The correct flags of the lines whose place is (True) or is not (False) in the person's
+        document; every line's with None."""
+        return [c for c, d in zip(self.correct, self.in_document) if in_document is None or d == in_document]
+
 
 def person(question):
     """The name in 'Where was NAME born?' (the whole question if it has another form)."""
@@ -71,7 +76,7 @@ def report(analysis, places, questions, london, examples):
     print(f"\n== {analysis.name}")
     print(f"accuracy {analysis.accuracy:.1f}% ({sum(analysis.correct)} of {n}); London baseline {london:.1f}%")
     for label, flag in [("in", True), ("not in", False)]:
-        rows = [c for c, d in zip(analysis.correct, analysis.in_document) if d == flag]
+        rows = analysis.correct_where(flag)
         print(f"  gold place {label} the person's wiki document: {len(rows):4d} lines, "
               f"accuracy {percent(sum(rows), len(rows))}")
     predicted, gold = Counter(analysis.predictions).most_common(5), Counter(places).most_common(5)
@@ -92,7 +97,7 @@ def compare(analyses, questions, examples):
     print("\n== side by side")
     print(f"  {'predictions':<40} {'all':>6} {'in doc':>7} {'not in doc':>11}")
     for a in analyses:
-        split = [[c for c, d in zip(a.correct, a.in_document) if d == flag] for flag in (True, False)]
+        split = [a.correct_where(flag) for flag in (True, False)]
         print(f"  {a.name[-40:]:<40} {a.accuracy:5.1f}% {percent(sum(split[0]), len(split[0])):>7} "
               f"{percent(sum(split[1]), len(split[1])):>11}")
     print("\n== agreement")
@@ -135,7 +140,7 @@ def charts(analyses, places, london, directory):
                                          ("place not in document", False)]):
         values = []
         for a in analyses:
-            rows = [c for c, d in zip(a.correct, a.in_document) if select is None or d == select]
+            rows = a.correct_where(select)
             values.append(100.0 * sum(rows) / max(1, len(rows)))
         axis.bar([i + (k - 1) * width for i in range(len(analyses))], values, width, label=label)
     axis.axhline(london, color="gray", linestyle="--", label="London baseline")

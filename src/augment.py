@@ -96,7 +96,7 @@ class MixedDataset(Dataset):
     def __init__(self, documents, questions, share):
         if not 0 < share < 1:
             raise ValueError(f"the QA share must be between 0 and 1 (got {share})")
-        self.documents, self.questions, self.share = documents, questions, share
+        self.documents, self.questions = documents, questions
         self.qa_per_epoch = round(len(documents) * share / (1 - share))
         self.length = len(documents) + self.qa_per_epoch
         # slot i holds a QA item where the running count of QA slots, i * share, steps up

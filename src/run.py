@@ -228,13 +228,13 @@ def tensorboard_directory(args, required):
     return directory
 
 
-def tensorboard_writer(args):
-    """A SummaryWriter on the assignment's log directory (rank 0 only)."""
+def tensorboard_writer(args, directory=None):
+    """A SummaryWriter on the assignment's log directory, or on `directory` made by
+    tensorboard_directory already (rank 0 only)."""
     if not distributed.is_main():
         return None
-    directory = tensorboard_directory(args, required=True)
     from torch.utils.tensorboard import SummaryWriter
-    return SummaryWriter(log_dir=directory)
+    return SummaryWriter(log_dir=directory or tensorboard_directory(args, required=True))
 
 
 def run_identity(args, model, corpus, finetune_text=None):
@@ -327,11 +327,11 @@ def finetune(args, model, pretrain_dataset, corpus):
 def evaluate(args, model, pretrain_dataset, _corpus):
     """Predict a birth place for each line of the eval corpus; score them if places are given."""
     checkpoint.load_params(model, args.reading_params_path)
-    logging = tensorboard_directory(args, required=False) is not None  # the predictions do not depend on it
+    log_directory = tensorboard_directory(args, required=False)  # the predictions do not depend on it
     predictions, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
     atomic_write_text(args.outputs_path, "".join(p + "\n" for p in predictions))
     if total > 0:
-        writer = tensorboard_writer(args) if logging else None
+        writer = tensorboard_writer(args, log_directory) if log_directory else None
         report_accuracy(total, correct, writer)
         if writer is not None:
             writer.close()
