@@ -22,6 +22,10 @@ AUGMENTATIONS = {
     "longviews": "documents are cut to a random length in the upper half, [56, 112] characters, "
                  "instead of [4, 112]: a view holds the birth place (within the first 112 characters "
                  "for 95% of the training people) more often",
+    "skipwords": "each word of the body except the person's own name is left out of a view with "
+                 "probability 0.3 (drawn afresh for every view): the place follows the name in ever "
+                 "different contexts, so that it must be recalled from the name, not from the words "
+                 "around it (a cheap stand-in for the paper's several phrasings of a biography)",
     "tailspan": "the masked span is always the view's last characters, so the model reads every "
                 "document in order up to it (prefix + two marks + the rest); the infilling of a middle "
                 "span is dropped",
@@ -54,6 +58,19 @@ def full_name(document):
     return f"{name}. {body}"
 
 
+SKIPPED_SHARE = 0.3
+PUNCTUATION = ".,;:()'\""
+
+
+def skip_words(name, body, share=SKIPPED_SHARE):
+    """'skipwords': the document with each body word left out with probability `share`, except the
+    words of the person's name (title_and_body's parts; name None: no title)."""
+    own = set(name.split()) if name else set()
+    words = [word for word in body.split(" ") if word.strip(PUNCTUATION) in own or random.random() >= share]
+    body = " ".join(words)
+    return body if name is None else f"{name}. {body}"
+
+
 def unknown_augmentations(names):
     return sorted(set(names) - AUGMENTATIONS.keys())
 
@@ -71,12 +88,16 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         self.data = plain.data
         if "fullname" in self.augmentations:
             self.data = [full_name(document) for document in self.data]
+        if "skipwords" in self.augmentations:
+            self.parts = [title_and_body(document) for document in self.data]
 
     def truncated_document(self, idx):
-        if "longviews" not in self.augmentations:
-            return super().truncated_document(idx)
+        """The assignment's cut to [4, 112] characters ([56, 112] with longviews), of document idx
+        or (skipwords) of a view of it with words left out."""
+        document = skip_words(*self.parts[idx]) if "skipwords" in self.augmentations else self.data[idx]
         longest = int(self.block_size * 7 / 8)
-        return self.data[idx][:random.randint(longest // 2, longest)]
+        shortest = longest // 2 if "longviews" in self.augmentations else 4
+        return document[:random.randint(shortest, longest)]
 
     def span_start(self, document, span):
         if "tailspan" not in self.augmentations:

@@ -68,6 +68,9 @@ def build_parser():
                        help="override the epochs (pretrain 650; finetune 75, or 10 after pretraining)")
     extra.add_argument("--batch_size", type=int, default=None,
                        help="override the batch size (pretrain 128, finetune 256)")
+    extra.add_argument("--micro_batch_size", type=int, default=None,
+                       help="forward and backward at most this many examples at a time and add up their "
+                            "gradients (gradient accumulation): the same update, less memory")
     extra.add_argument("--max_steps", type=int, default=None,
                        help="stop after this many steps (a smoke test; the lr schedule stays that of the full run)")
     extra.add_argument("--seed", type=int, default=None,
@@ -170,7 +173,7 @@ def check_arguments(args):
         if getattr(args, name) is None:
             raise UserError(f"{args.function} needs --{name}")
     for name, value in [("--max_epochs", args.max_epochs), ("--batch_size", args.batch_size),
-                        ("--max_steps", args.max_steps)]:
+                        ("--micro_batch_size", args.micro_batch_size), ("--max_steps", args.max_steps)]:
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1")
     for name, value in [("--pretrain_lr", args.pretrain_lr), ("--finetune_lr", args.finetune_lr)]:
@@ -254,7 +257,7 @@ def trainer_config(args, settings, writer, identity):
     return TrainerConfig(
         **settings, lr_decay=True, writer=writer,
         num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding, max_steps=args.max_steps,
-        mixed_precision=args.mixed_precision, compile=args.compile,
+        micro_batch_size=args.micro_batch_size, mixed_precision=args.mixed_precision, compile=args.compile,
         state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
         state_identity=identity, label=departures(args),
     )

@@ -53,6 +53,8 @@ class TrainerConfig:
     state_identity: dict = field(default_factory=dict)  # what else defines the run (data digests, model size)
     progress: bool = None  # tqdm bars; None: only when stderr is a terminal
     max_steps: int = None  # stop after this many steps in all (smoke tests); the schedule is unchanged
+    micro_batch_size: int = None  # forward/backward at most this many examples at a time (gradient
+    # accumulation): the same update as the whole batch up to float rounding, less memory
     label: str = ""  # what else the run changes (a recipe, its data), shown first in the training line
 
 
@@ -198,31 +200,45 @@ class Trainer:
             return trim_padding(x, y, self.trim_multiple)
         return x, y
 
+    def micro_batches(self, x, y):
+        """The batch in pieces of at most micro_batch_size examples, each trimmed on its own."""
+        size = self.config.micro_batch_size or x.size(0)
+        return [self.trimmed(x[i:i + size], y[i:i + size]) for i in range(0, x.size(0), size)]
+
     def train_step(self, x, y):
-        """Forward, backward, clip, AdamW step on one batch; returns the loss (a 0-d tensor)."""
-        x = x.to(self.device, non_blocking=True)  # (B, T)
-        y = y.to(self.device, non_blocking=True)  # (B, T)
-        with devices.autocast(self.device, self.amp_dtype):
-            _, loss = self.train_model(x, y)
-        objective = loss
+        """Forward, backward, clip, AdamW step on one (CPU) batch; returns the loss (a 0-d tensor).
+
+        The loss is the mean over the batch's non-pad targets (over all processes under DDP). A
+        batch cut into micro-batches weights each piece's mean by its share of those targets, so
+        the gradients add up to the whole batch's."""
+        pieces = [(x_piece, y_piece, int((y_piece != 0).sum())) for x_piece, y_piece in self.micro_batches(x, y)]
+        pieces = [piece for piece in pieces if piece[2] > 0] or pieces[:1]  # an all-pad piece adds nothing
+        local = sum(count for _, _, count in pieces)
+        total = local
         if self.world_size > 1:
-            # DDP averages gradients over processes: weight each by its share of the targets so
-            # that the result is the mean over all non-pad targets of the global batch
-            counts = (y != 0).sum().float()
-            total = distributed.all_reduce_sum(counts.clone())
-            objective = loss * counts * self.world_size / total
+            total = distributed.all_reduce_sum(torch.tensor(float(local), device=self.device))  # no sync
         self.optimizer.zero_grad(set_to_none=True)
+        batch_loss = 0.0
+        for i, (x_piece, y_piece, count) in enumerate(pieces):
+            x_piece = x_piece.to(self.device, non_blocking=True)  # (b, t)
+            y_piece = y_piece.to(self.device, non_blocking=True)  # (b, t)
+            weight = count * self.world_size / total  # 1.0 for a whole batch; DDP averages over processes
+            last = i == len(pieces) - 1
+            with contextlib.nullcontext() if last or self.world_size == 1 else self.train_model.no_sync():
+                with devices.autocast(self.device, self.amp_dtype):
+                    _, loss = self.train_model(x_piece, y_piece)
+                objective = loss * weight
+                (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
+            batch_loss = batch_loss + loss.detach() * (count / local)
         if self.scaler is not None:
-            self.scaler.scale(objective).backward()
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_norm_clip)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_norm_clip)
+        if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            objective.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_norm_clip)
             self.optimizer.step()
-        return loss.detach().clone()  # a copy survives the next step (CUDA graphs reuse outputs)
+        return batch_loss.clone()  # a copy survives the next step (CUDA graphs reuse outputs)
 
     def _set_learning_rate(self):
         lr = learning_rate_at(self.config, self.tokens)
@@ -264,8 +280,10 @@ class Trainer:
         fused = "fused" if self.optimizer.defaults.get("fused") else "unfused"
         trimming = "off" if c.compile or not c.trim_padding else "on"
         label = f"{c.label}, " if c.label else ""
+        micro = c.micro_batch_size and c.micro_batch_size < self.local_batch_size
         return (f"training: {label}{c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
-                f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}, {precision}, {fused} AdamW, "
+                f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}"
+                f"{f' in micro-batches of {c.micro_batch_size}' if micro else ''}, {precision}, {fused} AdamW, "
                 f"pad trimming {trimming}, bucketing {'on' if c.bucket else 'off'}, "
                 f"compile {'on' if c.compile else 'off'}, "
                 f"{self._workers()} DataLoader workers")
@@ -275,7 +293,7 @@ class Trainer:
         for it, (x, y) in enumerate(batches, start=first):
             tokens = y.numel() * self.world_size  # every target position, pads included, as in the assignment
             nonpad = int((y != 0).sum())
-            loss = self.train_step(*self.trimmed(x, y))
+            loss = self.train_step(x, y)
             self.tokens += tokens
             lr = self._set_learning_rate()
             self.step += 1

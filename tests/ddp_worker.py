@@ -1,6 +1,6 @@
 """Trains a dropout-free model on the tiny names data, one or several processes (under torchrun).
 
-    torchrun --nproc_per_node=N tests/ddp_worker.py OUT.pt
+    torchrun --nproc_per_node=N tests/ddp_worker.py OUT.pt [MICRO_BATCH_SIZE]
 """
 import sys
 from pathlib import Path
@@ -24,7 +24,8 @@ if __name__ == "__main__":
     names = NameDataset(corpus, "".join(f"Where was {n} born?\t{p}\n" for n, p in people))  # 48 lines
     model = small_model(corpus.vocab_size, block_size=48)
     config = TrainerConfig(max_epochs=2, batch_size=8, learning_rate=6e-3, lr_decay=True, warmup_tokens=512,
-                           final_tokens=2 * 48 * 47, progress=False)
+                           final_tokens=2 * 48 * 47, progress=False,
+                           micro_batch_size=int(sys.argv[2]) if len(sys.argv) > 2 else None)
     trainer = Trainer(model, names, None, config)
     trainer.train()
     if distributed.is_main():

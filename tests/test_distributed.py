@@ -17,10 +17,12 @@ def torchrun(processes, *args, cwd=None):
     return done
 
 
-def test_two_processes_match_one(tmp_path):
+@pytest.mark.parametrize("micro_batch_size", [None, 3])
+def test_two_processes_match_one(tmp_path, micro_batch_size):
+    """Batch 8: one process, or two of 4 examples each (in pieces of 3 and 1 with micro-batches)."""
     worker = str(ROOT / "tests" / "ddp_worker.py")
     torchrun(1, worker, tmp_path / "one.pt")
-    torchrun(2, worker, tmp_path / "two.pt")
+    torchrun(2, worker, tmp_path / "two.pt", *([str(micro_batch_size)] if micro_batch_size else []))
     one, two = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "two"))
     assert (one["tokens"], one["step"]) == (two["tokens"], two["step"]) == (2 * 48 * 47, 12)
     assert one["params"].keys() == two["params"].keys()

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import run
-from augment import AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, title_and_body
+from augment import (AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, skip_words,
+                     title_and_body)
 from conftest import ROOT, fails
 from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
 from starter_model import StarterGPT
@@ -65,6 +66,35 @@ def test_tail_span_reads_the_document_in_order(tiny_corpus):
         text = "".join(tail.itos[int(i)] for i in x).rstrip(tail.PAD_CHAR)
         prefix, empty, masked = text.split(MASK_CHAR)
         assert empty == "" and tail.data[idx].startswith(prefix + masked[:-1])
+
+
+def test_skip_words_keeps_the_name_and_leaves_out_a_share_of_the_rest():
+    name, body = "Stanley Corrsin", "Stanley Corrsin (Corrsin) was born on 3 April 1920 in Philadelphia, Pennsylvania ."
+    words = body.split(" ")
+    random.seed(0)
+    views = [skip_words(name, body) for _ in range(400)]
+    kept = 0
+    for view in views:
+        assert view.startswith("Stanley Corrsin. Stanley Corrsin (Corrsin) ")
+        view_words = view[len(name) + 2:].split(" ")
+        it = iter(words)
+        assert all(word in it for word in view_words), "the body's words in their order, some left out"
+        kept += len(view_words) - 3
+    assert 0.62 < kept / (400 * (len(words) - 3)) < 0.78  # 70% of the other words kept
+    assert len(set(views)) > 150, "every view draws afresh (9 words: 512 views)"
+    assert skip_words(name, body, share=0) == f"{name}. {body}"
+    assert skip_words(name, body, share=1) == f"{name}. Stanley Corrsin (Corrsin)"
+    assert skip_words(None, "no title here at all", share=1) == ""
+
+
+def test_skipped_word_views_feed_the_assignments_examples(tiny_corpus):
+    views = AugmentedCorruptionDataset(tiny_corpus, ["fullname", "skipwords"])
+    random.seed(1)
+    for idx in range(len(views)):
+        name = title_and_body(views.data[idx])[0]
+        assert views.truncated_document(idx).startswith(name[:4])
+        x, y = views[idx]
+        assert x.shape == y.shape == (views.block_size,) and int(x.max()) < views.vocab_size
 
 
 def test_no_augmentation_draws_what_the_assignment_draws(tiny_corpus):
@@ -140,7 +170,8 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--augment", "fullname,shuffle"], "--augment 'fullname,shuffle': choose from fullname, longviews, tailspan"),
+    (["--augment", "fullname,shuffle"],
+     "--augment 'fullname,shuffle': choose from fullname, longviews, skipwords, tailspan"),
     (["--augment", ","], "choose from"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
     (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),

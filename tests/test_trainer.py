@@ -105,6 +105,49 @@ def test_trimming_changes_nothing_but_speed(tiny_corpus):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # Adam magnifies rounding of tiny gradients
 
 
+def recording(train_step, losses):
+    def step(x, y):
+        loss = train_step(x, y)
+        losses.append(loss.item())
+        return loss
+    return step
+
+
+def test_micro_batches_give_the_whole_batch_update(tiny_corpus):
+    """Pieces of 5, 5, 5 and 1 examples with different numbers of targets: each piece's mean is
+    weighted by its targets, so the losses and the trained params are the whole batch's."""
+    runs = []
+    for micro in [None, 5]:
+        random.seed(0)  # the same corruption draws
+        losses = []
+        torch.manual_seed(3)
+        model = small_model(tiny_corpus.vocab_size)
+        trainer = Trainer(model, tiny_corpus, None, schedule(max_epochs=2, batch_size=16, progress=False,
+                                                             micro_batch_size=micro))
+        trainer.train_step = recording(trainer.train_step, losses)
+        trainer.train()
+        runs.append((model, losses, trainer.tokens))
+    (whole, whole_losses, whole_tokens), (pieces, piece_losses, piece_tokens) = runs
+    assert piece_tokens == whole_tokens and len(piece_losses) == len(whole_losses) == 2 * 3
+    assert piece_losses == pytest.approx(whole_losses, rel=1e-5)
+    for a, b in zip(pieces.parameters(), whole.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert "micro-batches of 5" in trainer.describe()
+
+
+def test_micro_batches_are_weighted_by_their_targets(tiny_corpus):
+    random.seed(0)
+    x, y = torch.stack([tiny_corpus[i][0] for i in range(6)]), torch.stack([tiny_corpus[i][1] for i in range(6)])
+    y[:3, 3:] = 0  # the first piece holds far fewer targets than the second
+    torch.manual_seed(3)
+    model = small_model(tiny_corpus.vocab_size)
+    trainer = Trainer(model, tiny_corpus, None, schedule(batch_size=6, progress=False, micro_batch_size=3))
+    _, whole = model(x, y)
+    assert trainer.train_step(x, y).item() == pytest.approx(whole.item(), rel=1e-5)
+    (_, _, first), (_, _, second) = [(a, b, (b != 0).sum()) for a, b in trainer.micro_batches(x, y)]
+    assert first < second / 2, "an unweighted mean of the two pieces' losses would differ"
+
+
 def test_bucketed_batches_keep_sizes_and_draws(tiny_corpus):
     random.seed(9)
     plain = [tiny_corpus[i] for i in range(len(tiny_corpus))]
