@@ -196,7 +196,9 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "laptop",
               "--max_epochs", "7"])
     run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params"])
-    (laptop, _), (shorter, _), (handout, _) = RecordingTrainer.configs
+    run.main(["finetune", "rope", str(wiki), "--writing_params_path", "f.params", "--recipe", "laptop",
+              "--finetune_corpus_path", str(files["train"])])
+    (laptop, _), (shorter, _), (handout, _), (finetune, _) = RecordingTrainer.configs
     pretrain = run.RECIPES["laptop"]["pretrain"]
     assert laptop.max_epochs == pretrain["max_epochs"] and laptop.batch_size == pretrain["batch_size"]
     assert laptop.learning_rate == pretrain["pretrain_lr"] and laptop.bucket == pretrain["bucket"]
@@ -204,6 +206,8 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     assert shorter.max_epochs == 7 and shorter.batch_size == pretrain["batch_size"]
     assert (handout.max_epochs, handout.batch_size, handout.learning_rate, handout.bucket, handout.label) == \
         (650, 128, 6e-3, False, "")
+    assert handout.micro_batch_size is None
+    assert (finetune.batch_size, finetune.micro_batch_size, finetune.learning_rate) == (256, 64, 6e-4)
 
 
 def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
