@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tune the finetuning step without dev data: finetune on the first 1,800 people of the training
-# TSV and score the other 200 (people the finetuning never asked about, as dev's are).
+# TSV and score the other 200 (people the finetuning never asked about, as dev's are). Also
+# scores the pretrained params on them before finetuning (a mixed pretraining has seen QA items).
 #   bash bench/finetune_probe.sh NAME PRETRAINED_PARAMS VARIANT [FINETUNE FLAGS...]
 # The split lies in /tmp/recipes/split (train1800.tsv, val200.tsv): a pretraining that mixes QA
 # items in must mix train1800.tsv only, or the 200 are not held out. Log: bench/results/finetune/NAME.log
@@ -18,10 +19,15 @@ cd "$work"
   echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores; git $(git -C "$root" rev-parse --short HEAD)"
   echo "# finetune $variant from $params on train1800, scored on val200: $*"
   "$PYTHON" "$root/bench/recall_probe.py" "$params" "$variant" --tsv "$split/val200.tsv"
+  echo "before finetuning:"
+  "$PYTHON" "$root/src/run.py" evaluate "$variant" "$root/wiki.txt" --reading_params_path "$params" \
+    --eval_corpus_path "$split/val200.tsv" --outputs_path pretrained.val200.predictions
   start=$SECONDS
   "$PYTHON" "$root/src/run.py" finetune "$variant" "$root/wiki.txt" --reading_params_path "$params" \
     --writing_params_path finetune.params --finetune_corpus_path "$split/train1800.tsv" \
     --eval_corpus_path "$split/val200.tsv" --seed 0 --state_interval inf "$@"
   echo "finetune wall: $((SECONDS - start)) s"
 } >"$log" 2>&1
-echo "$name: $(grep '^cloze' "$log" | cut -d: -f2 | cut -d' ' -f2-5) recalled; val $(grep '^Correct' "$log" | tail -1)"
+before=$(grep '^Correct' "$log" | head -1) after=$(grep '^Correct' "$log" | tail -1)
+echo "$name: $(grep '^cloze' "$log" | cut -d: -f2 | cut -d' ' -f2-5) recalled; val200 before finetuning ${before#Correct: }," \
+  "after ${after#Correct: }"
