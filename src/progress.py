@@ -21,7 +21,7 @@ class ProgressLog:
                         dynamic_ncols=True)
         self.pending = []  # (step, iteration, loss tensor, lr)
         self.nonpad = 0
-        self.started = self.flushed = self.printed = time.monotonic()
+        self.flushed = self.printed = time.monotonic()
         self.flush_every = 0.0 if trainer.device.type == "cpu" else 1.0
         self.last_line = None
 

@@ -76,13 +76,23 @@ def names_dataset(corpus, copies=1):
     return NameDataset(corpus, "".join(f"Where was {n} born?\t{p}\n" for n, p in people) * copies)
 
 
-def train_and_record(corpus, dataset, **options):
+def train_and_record(corpus, dataset, losses=None, **options):
+    """Two epochs of batch 16 from the same draws; returns the model, the trainer and each step's
+    learning rate, and appends each step's loss to `losses` if given."""
+    random.seed(0)
     torch.manual_seed(3)
     model = small_model(corpus.vocab_size)
     trainer = Trainer(model, dataset, None, schedule(max_epochs=2, batch_size=16, progress=False, **options))
     learning_rates = []
-    step = trainer.train_step
-    trainer.train_step = lambda x, y: (learning_rates.append(trainer.optimizer.param_groups[0]["lr"]), step(x, y))[1]
+    train_step = trainer.train_step
+
+    def step(x, y):
+        learning_rates.append(trainer.optimizer.param_groups[0]["lr"])
+        loss = train_step(x, y)
+        if losses is not None:
+            losses.append(loss.item())
+        return loss
+    trainer.train_step = step
     trainer.train()
     return model, trainer, learning_rates
 
@@ -105,30 +115,13 @@ def test_trimming_changes_nothing_but_speed(tiny_corpus):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # Adam magnifies rounding of tiny gradients
 
 
-def recording(train_step, losses):
-    def step(x, y):
-        loss = train_step(x, y)
-        losses.append(loss.item())
-        return loss
-    return step
-
-
 def test_micro_batches_give_the_whole_batch_update(tiny_corpus):
     """Pieces of 5, 5, 5 and 1 examples with different numbers of targets: each piece's mean is
     weighted by its targets, so the losses and the trained params are the whole batch's."""
-    runs = []
-    for micro in [None, 5]:
-        random.seed(0)  # the same corruption draws
-        losses = []
-        torch.manual_seed(3)
-        model = small_model(tiny_corpus.vocab_size)
-        trainer = Trainer(model, tiny_corpus, None, schedule(max_epochs=2, batch_size=16, progress=False,
-                                                             micro_batch_size=micro))
-        trainer.train_step = recording(trainer.train_step, losses)
-        trainer.train()
-        runs.append((model, losses, trainer.tokens))
-    (whole, whole_losses, whole_tokens), (pieces, piece_losses, piece_tokens) = runs
-    assert piece_tokens == whole_tokens and len(piece_losses) == len(whole_losses) == 2 * 3
+    whole_losses, piece_losses = [], []
+    whole, whole_trainer, _ = train_and_record(tiny_corpus, tiny_corpus, losses=whole_losses)
+    pieces, trainer, _ = train_and_record(tiny_corpus, tiny_corpus, losses=piece_losses, micro_batch_size=5)
+    assert trainer.tokens == whole_trainer.tokens and len(piece_losses) == len(whole_losses) == 2 * 3
     assert piece_losses == pytest.approx(whole_losses, rel=1e-5)
     for a, b in zip(pieces.parameters(), whole.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
