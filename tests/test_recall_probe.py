@@ -1,0 +1,62 @@
+"""bench/recall_probe.py: who is probed, and the two recalls count what the model writes."""
+import re
+import sys
+
+import torch
+
+import recall_probe
+from conftest import ROOT, small_model
+from dataset import CharCorruptionDataset
+from model import GPT, GPTConfig
+
+DOCUMENTS = ["Ada Moss. Ada Moss was born in Paris.", "Bo Nash. Bo Nash was born in Lima.",
+             "Cy Orr. Cy Orr, a cook from Oslo.", "Dee Pike. Dee Pike was a judge."]
+PLACES = ["Paris", "Lima", "Oslo", "Rome"]
+QUESTIONS = [f"Where was {d.split('.')[0]} born?" for d in DOCUMENTS]
+
+
+def test_probe_people_are_those_whose_place_opens_their_document():
+    people = recall_probe.probe_people(QUESTIONS, PLACES, DOCUMENTS, block_size=128)
+    assert [(title, start, place) for _, title, start, place in people] == [
+        ("Ada Moss. ", 31, "Paris"), ("Bo Nash. ", 29, "Lima"), ("Cy Orr. ", 28, "Oslo")]  # Rome is not in Dee's
+    assert recall_probe.cloze_prompts(people)[1] == ("Bo Nash. Bo Nash was born in ", "Lima")
+    late = recall_probe.probe_people(QUESTIONS[:1], PLACES[:1], DOCUMENTS[:1], block_size=36)
+    assert late == []  # Paris ends at character 36, past 7/8 of the block
+
+
+def test_name_recall_counts_own_places_and_the_chance_level():
+    continuations = ["Ada Moss was born in Lima.", "Bo Nash was born in Oslo.", "Cy Orr of Oslo"]
+    assert recall_probe.name_recall_hits(continuations, ["Paris", "Lima", "Oslo"]) == (1, 2)  # own: Cy; next: Ada, Bo
+
+
+def test_a_model_that_memorised_the_documents_recalls_them_from_the_name():
+    corpus = CharCorruptionDataset("\n".join(DOCUMENTS), 48)
+    model = small_model(corpus.vocab_size, block_size=48)
+    rows = torch.tensor([[corpus.stoi[c] for c in d.ljust(48, corpus.PAD_CHAR)] for d in DOCUMENTS[:2]])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):  # learn the two documents by heart
+        _, loss = model(rows[:, :-1], rows[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    titles = ["Ada Moss. ", "Bo Nash. "]
+    continuations = recall_probe.continue_greedily(model, corpus, titles, 30, 39)
+    assert [len(title + text) for title, text in zip(titles, continuations)] == [39, 39]  # 30 steps, cut at 39
+    assert continuations[0].startswith("Ada Moss was born in Paris.")
+    assert continuations[1].startswith("Bo Nash was born in Lima.")
+    assert recall_probe.name_recall_hits(continuations, ["Paris", "Lima"]) == (2, 0)
+
+
+def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
+    wiki = (ROOT / "wiki.txt").read_text(encoding="utf-8")
+    corpus = CharCorruptionDataset(wiki, 128)
+    params = tmp_path / "random.params"
+    torch.save(GPT(GPTConfig(corpus.vocab_size, 128)).state_dict(), params)  # untrained: the format is checked
+    tsv = tmp_path / "three.tsv"
+    tsv.write_text("".join((ROOT / "birth_places_train.tsv").read_text(encoding="utf-8").splitlines(True)[:3]))
+    monkeypatch.setattr(sys, "argv", ["recall_probe.py", str(params), "vanilla", "--tsv", str(tsv)])
+    recall_probe.main()
+    out = capsys.readouterr().out
+    assert re.search(r"^cloze recall: \d of 3 places \(\d+\.\d%\) in .*three\.tsv$", out, re.M)
+    assert re.search(r"^name recall: \d of 3 places \(\d+\.\d%\) written on from the title alone "
+                     r"\(another person's place: \d, \d+\.\d%\)$", out, re.M)
