@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tune the finetuning step without dev data: finetune on the first 1,800 people of the training
 # TSV and score the other 200 (people the finetuning never asked about, as dev's are). Also
-# scores the pretrained params on them before finetuning (a mixed pretraining has seen QA items).
+# scores the pretrained params on them before finetuning (a mixed pretraining has seen QA items),
+# and their cloze and name recall before and after finetuning (what the finetuning made the model forget).
 #   bash bench/finetune_probe.sh NAME PRETRAINED_PARAMS VARIANT [FINETUNE FLAGS...]
 # The split lies in /tmp/recipes/split (train1800.tsv, val200.tsv): a pretraining that mixes QA
 # items in must mix train1800.tsv only, or the 200 are not held out. Log: bench/results/finetune/NAME.log
@@ -27,7 +28,10 @@ cd "$work"
     --writing_params_path finetune.params --finetune_corpus_path "$split/train1800.tsv" \
     --eval_corpus_path "$split/val200.tsv" --seed 0 --state_interval inf "$@"
   echo "finetune wall: $((SECONDS - start)) s"
+  echo "after finetuning:"
+  "$PYTHON" "$root/bench/recall_probe.py" finetune.params "$variant" --tsv "$split/val200.tsv"
 } >"$log" 2>&1
 before=$(grep '^Correct' "$log" | head -1) after=$(grep '^Correct' "$log" | tail -1)
-echo "$name: $(grep '^cloze' "$log" | cut -d: -f2 | cut -d' ' -f2-5) recalled; val200 before finetuning ${before#Correct: }," \
-  "after ${after#Correct: }"
+recall() { grep "^$1" "$log" | sed -n "$2p" | cut -d: -f2 | cut -d' ' -f2-5; }
+echo "$name: val200 before finetuning ${before#Correct: }, after ${after#Correct: };" \
+  "cloze recall $(recall cloze 1) -> $(recall cloze 2), name recall $(recall name 1) -> $(recall name 2)"

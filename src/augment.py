@@ -1,9 +1,11 @@
-"""Opt-in pretraining data beyond the assignment's: knowledge augmentation and mixed training.
+"""Opt-in training data beyond the assignment's: knowledge augmentation, mixed training, replay.
 
 From "Physics of Language Models: Part 3.1, Knowledge Storage and Extraction" (Allen-Zhu and
 Li, 2023): a fact seen in one fixed phrasing is memorised but hard to extract for people whose
 questions were never trained; rephrasing the documents (the full name repeated) and mixing
-question/answer items of the training people into pretraining make it extractable.
+question/answer items of the training people into pretraining make it extractable. Replaying
+documents while finetuning (rehearsal, the classic remedy for catastrophic forgetting) keeps
+what pretraining memorised about the people finetuning never asks about.
 
 Each augmentation is a documented change of CharCorruptionDataset's input; the vocabulary, the
 corruption and the example format stay the assignment's, so the params load in its code.
@@ -106,38 +108,41 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
 
 
 class MixedDataset(Dataset):
-    """Pretraining documents with question/answer items interleaved at a given share.
+    """Every example of `base` once per epoch, in order, with examples drawn at random from `extra`
+    interleaved at a given share: round(len(base) * share / (1 - share)) of them, spread evenly.
 
-    An epoch holds every document once, in order, and round(documents * share / (1 - share))
-    QA items spread evenly between them; each QA slot draws a random item (Python's random, so a
-    seeded run repeats). QA items keep NameDataset's format and loss (only the answer), padded
-    to the documents' length.
+    Pretraining mixes QA items (extra) between the documents (base): "mixed training". Finetuning
+    replays documents (extra) between the QA items (base), so that it does not wipe out what
+    pretraining memorised about the people it never asks about. Draws use Python's random (a
+    seeded run repeats). Items keep their own format and loss; a QA item (block_size - 1 long) is
+    padded to block_size with pad id 0, which carries no loss.
     """
 
-    def __init__(self, documents, questions, share):
+    def __init__(self, base, extra, share):
         if not 0 < share < 1:
-            raise ValueError(f"the QA share must be between 0 and 1 (got {share})")
-        self.documents, self.questions = documents, questions
-        self.qa_per_epoch = round(len(documents) * share / (1 - share))
-        self.length = len(documents) + self.qa_per_epoch
-        # slot i holds a QA item where the running count of QA slots, i * share, steps up
-        self.is_qa = [int((i + 1) * self.qa_per_epoch / self.length) > int(i * self.qa_per_epoch / self.length)
-                      for i in range(self.length)]
-        self.document_index = []
+            raise ValueError(f"the mixed share must be between 0 and 1 (got {share})")
+        self.base, self.extra, self.block_size = base, extra, base.block_size
+        self.extra_per_epoch = round(len(base) * share / (1 - share))
+        self.length = len(base) + self.extra_per_epoch
+        # slot i holds a drawn item where the running count of drawn slots, i * share, steps up
+        self.is_drawn = [int((i + 1) * self.extra_per_epoch / self.length) > int(i * self.extra_per_epoch / self.length)
+                         for i in range(self.length)]
+        self.base_index = []
         count = 0
-        for qa in self.is_qa:
-            self.document_index.append(None if qa else count)
-            count += not qa
+        for drawn in self.is_drawn:
+            self.base_index.append(None if drawn else count)
+            count += not drawn
 
     def __len__(self):
         return self.length
 
     def __getitem__(self, idx):
-        if not self.is_qa[idx]:
-            return self.documents[self.document_index[idx]]
-        x, y = self.questions[random.randrange(len(self.questions))]  # (block_size - 1,) each
-        pad = torch.zeros(1, dtype=x.dtype)
-        return torch.cat([x, pad]), torch.cat([y, pad])  # (block_size,) each; pad id 0 carries no loss
+        if self.is_drawn[idx]:
+            x, y = self.extra[random.randrange(len(self.extra))]
+        else:
+            x, y = self.base[self.base_index[idx]]
+        pad = torch.zeros(self.block_size - len(x), dtype=x.dtype)
+        return torch.cat([x, pad]), torch.cat([y, pad])  # (block_size,) each
 
 
 def held_out_items(items, held_out, training=()):

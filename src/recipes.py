@@ -1,8 +1,9 @@
 """Recipes: the opt-in pretraining data and settings of the command line (README "Recipes").
 
 A recipe is a named set of run.py flag defaults per function; --augment, --mix_corpus_path and
---mix_share build the pretraining dataset. Only training data may be mixed into pretraining:
-refuse_held_out stops a run whose mix file brings in a dev or test question.
+--mix_share build the pretraining dataset, --replay_share (with --augment) the finetuning one.
+Only training data may be mixed into pretraining: refuse_held_out stops a run whose mix file
+brings in a dev or test question.
 """
 import math
 import os
@@ -30,17 +31,24 @@ RECIPES = {
 
 
 def check_pretraining_data(args):
-    """--augment and --mix_* belong to pretraining and must name what exists."""
+    """--augment and --mix_* belong to pretraining (--augment also to finetuning's replayed
+    documents), --replay_share to finetuning, and they must name what exists."""
+    if args.replay_share is not None:
+        if args.function != "finetune":
+            raise UserError(f"--replay_share replays documents while finetuning; it does not apply to {args.function}")
+        if not (math.isfinite(args.replay_share) and 0 < args.replay_share < 1):
+            raise UserError(f"--replay_share must be between 0 and 1 (got {args.replay_share})")
     if args.function != "pretrain":
-        for flag, value in [("--augment", args.augment), ("--mix_corpus_path", args.mix_corpus_path)]:
-            if value is not None:
-                raise UserError(f"{flag} changes pretraining data; it does not apply to {args.function}")
-        return
+        if args.augment is not None and args.replay_share is None:
+            raise UserError(f"--augment changes pretraining data; it does not apply to {args.function} "
+                            f"(except to the documents that --replay_share replays)")
+        if args.mix_corpus_path is not None:
+            raise UserError(f"--mix_corpus_path changes pretraining data; it does not apply to {args.function}")
     if args.augment is not None:
         unknown = unknown_augmentations(augmentation_names(args))
         if unknown or not augmentation_names(args):
             raise UserError(f"--augment {args.augment!r}: choose from {', '.join(AUGMENTATIONS)} (comma-separated)")
-    if not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
+    if args.function == "pretrain" and not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
         raise UserError(f"--mix_share must be between 0 and 1 (got {args.mix_share})")
 
 
@@ -53,18 +61,32 @@ def departures(args):
     parts = [f"recipe {args.recipe}"] if args.recipe else []
     if args.dropout is not None:
         parts.append(f"dropout {args.dropout:g}")
-    if args.function == "pretrain" and args.augment is not None:
+    if args.augment is not None:
         parts.append(f"augment {','.join(augmentation_names(args))}")
     if args.function == "pretrain" and args.mix_corpus_path is not None:
         parts.append(f"{args.mix_share:.0%} of examples QA items from {args.mix_corpus_path}")
+    if args.function == "finetune" and args.replay_share is not None:
+        parts.append(f"{args.replay_share:.0%} of examples replayed pretraining documents")
     return ", ".join(parts)
+
+
+def documents(args, pretrain_dataset):
+    """The assignment's span-corruption dataset, or its augmented form."""
+    if args.augment is None:
+        return pretrain_dataset
+    return AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
+
+
+def finetuning_data(args, pretrain_dataset, finetune_dataset):
+    """The finetuning QA items, with pretraining documents replayed between them if asked."""
+    if args.replay_share is None:
+        return finetune_dataset
+    return MixedDataset(finetune_dataset, documents(args, pretrain_dataset), args.replay_share)
 
 
 def pretraining_data(args, pretrain_dataset):
     """The assignment's span-corruption dataset, or its augmented and/or QA-mixed form."""
-    dataset = pretrain_dataset
-    if args.augment is not None:
-        dataset = AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
+    dataset = documents(args, pretrain_dataset)
     if args.mix_corpus_path is not None:
         questions, _ = read_name_dataset(args.mix_corpus_path, "mix corpus", pretrain_dataset)
         refuse_held_out(args, [tuple(line.split("\t")) for line in questions.data])

@@ -22,8 +22,8 @@ from augment import AUGMENTATIONS
 from decoding import clean_questions, predict_places
 from fileio import UserError, atomic_write_text, check_output, read_text
 from model import GPT, GPTConfig
-from recipes import (RECIPES, augmentation_names, check_pretraining_data, departures, pretraining_data,
-                     read_name_dataset)
+from recipes import (RECIPES, augmentation_names, check_pretraining_data, departures, finetuning_data,
+                     pretraining_data, read_name_dataset)
 from trainer import Trainer, TrainerConfig
 from training_state import RunLock, SignalCatcher, TrainingInterrupted, digest, file_digest
 from utils import read_eval_corpus, score_places, set_seed
@@ -92,13 +92,19 @@ def build_parser():
     recipe = p.add_argument_group("pretraining data and recipes (opt-in departures from the handout, "
                                   "see README 'Recipes'; the params still load in the assignment's code)")
     recipe.add_argument("--augment", default=None, metavar="LIST",
-                        help=("pretrain on augmented documents, comma-separated: " +
+                        help=("pretrain (and replay while finetuning, see --replay_share) on augmented documents, "
+                              "comma-separated: " +
                               "; ".join(f"{name}: {text}" for name, text in AUGMENTATIONS.items())).replace("%", "%%"))
     recipe.add_argument("--mix_corpus_path", default=None, metavar="TSV",
                         help="mix this TSV's question/answer items into pretraining (training data only: "
                              "questions of birth_dev.tsv, birth_test_inputs.tsv or --eval_corpus_path are refused)")
     recipe.add_argument("--mix_share", type=float, default=0.25,
                         help="share of each pretraining epoch's examples that are mixed QA items (default 0.25)")
+    recipe.add_argument("--replay_share", type=float, default=None, metavar="F",
+                        help="finetune: make this share of each epoch's examples pretraining documents "
+                             "(span corruption of the pretraining corpus, augmented as --augment says) drawn "
+                             "at random between the QA items, so that finetuning keeps what pretraining "
+                             "memorised about the people it does not ask about (off in the handout)")
     recipe.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                         help=("a named set of the options above, for pretrain and finetune: " +
                               "; ".join(f"{name}: {r['about']}" for name, r in RECIPES.items()) +
@@ -249,6 +255,7 @@ def run_identity(args, model, corpus, finetune_text=None):
     return {"function": args.function, "model": dataclasses.asdict(model.config),
             "pretraining corpus": digest(corpus), "augment": augmentation_names(args), "mix": mixing,
             "finetuning corpus": None if finetune_text is None else digest(finetune_text),
+            "replay": args.replay_share,
             "params read": file_digest(args.reading_params_path)}
 
 
@@ -318,7 +325,8 @@ def finetune(args, model, pretrain_dataset, corpus):
     settings["batch_size"] = args.batch_size or settings["batch_size"]
     writer = tensorboard_writer(args)
     identity = run_identity(args, model, corpus, text)
-    train_and_save(args, model, finetune_dataset, trainer_config(args, settings, writer, identity))
+    dataset = finetuning_data(args, pretrain_dataset, finetune_dataset)
+    train_and_save(args, model, dataset, trainer_config(args, settings, writer, identity))
     if args.eval_corpus_path is not None and distributed.is_main():
         _, total, correct = predict_and_score(args.eval_corpus_path, model, pretrain_dataset)
         if total > 0:

@@ -10,7 +10,7 @@ import torch
 import run
 from augment import (AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, skip_words,
                      title_and_body)
-from conftest import ROOT, fails
+from conftest import ROOT, fails, tiny_world
 from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
 from starter_model import StarterGPT
 from test_cli import RecordingTrainer
@@ -111,10 +111,10 @@ def test_no_augmentation_draws_what_the_assignment_draws(tiny_corpus):
 def test_mixed_dataset_interleaves_qa_items_evenly(tiny_corpus):
     questions = NameDataset(tiny_corpus, "Where was Ada Moss born?\tParis\nWhere was Bo Nash born?\tLima\n")
     mixed = MixedDataset(tiny_corpus, questions, 0.25)
-    assert len(mixed) == 48 + 16 and sum(mixed.is_qa) == 16
-    gaps = [i for i, qa in enumerate(mixed.is_qa) if qa]
+    assert len(mixed) == 48 + 16 and sum(mixed.is_drawn) == 16
+    gaps = [i for i, drawn in enumerate(mixed.is_drawn) if drawn]
     assert max(b - a for a, b in zip(gaps, gaps[1:])) <= 5  # spread out, not bunched at the end
-    documents = [mixed.document_index[i] for i in range(len(mixed)) if not mixed.is_qa[i]]
+    documents = [mixed.base_index[i] for i in range(len(mixed)) if not mixed.is_drawn[i]]
     assert documents == list(range(48)), "every document once, in the assignment's order"
     x, y = mixed[gaps[0]]
     assert x.shape == y.shape == (tiny_corpus.block_size,)
@@ -156,8 +156,8 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 
     def record(self, idx):
         x, y = real_getitem(self, idx)
-        if self.is_qa[idx]:
-            seen.append("".join(self.documents.itos[int(i)] for i in x).split(MASK_CHAR)[0])
+        if self.is_drawn[idx]:
+            seen.append("".join(self.base.itos[int(i)] for i in x).split(MASK_CHAR)[0])
         return x, y
     monkeypatch.setattr(MixedDataset, "__getitem__", record)
     assert run.main(["pretrain", "vanilla", str(files["wiki"]), "--writing_params_path", "p.params",
@@ -181,8 +181,45 @@ def test_bad_recipe_options(files, capsys, flags, message):
 
 
 def test_pretraining_options_do_not_apply_to_finetuning(files, capsys):
-    fails(capsys, "finetune", "vanilla", files["wiki"], "--writing_params_path", "f.params",
-          "--finetune_corpus_path", files["train"], "--augment", "fullname", match="--augment changes pretraining")
+    finetune = ["finetune", "vanilla", files["wiki"], "--writing_params_path", "f.params", "--finetune_corpus_path",
+                files["train"]]
+    fails(capsys, *finetune, "--augment", "fullname", match="--augment changes pretraining")
+    fails(capsys, *finetune, "--mix_corpus_path", files["train"], match="--mix_corpus_path changes pretraining")
+    fails(capsys, *finetune, "--replay_share", "1", match="--replay_share must be between 0 and 1")
+    fails(capsys, *finetune, "--replay_share", "inf", match="--replay_share must be between 0 and 1")
+    fails(capsys, "pretrain", "vanilla", files["wiki"], "--writing_params_path", "p.params", "--replay_share", "0.5",
+          match="--replay_share replays documents while finetuning; it does not apply to pretrain")
+
+
+# --- replay while finetuning ----------------------------------------------------------------
+
+def test_replay_draws_documents_between_the_qa_items(tiny_corpus):
+    questions = NameDataset(tiny_corpus, "".join(f"Where was {n} born?\t{p}\n" for n, p in tiny_world()[1][:10]))
+    replayed = MixedDataset(questions, tiny_corpus, 0.5)
+    assert len(replayed) == 20 and sum(replayed.is_drawn) == 10
+    assert [replayed.base_index[i] for i in range(20) if not replayed.is_drawn[i]] == list(range(10))
+    for i in range(20):
+        x, y = replayed[i]
+        assert x.shape == y.shape == (tiny_corpus.block_size,)
+        text = "".join(tiny_corpus.itos[int(t)] for t in x)
+        if replayed.is_drawn[i]:  # a span-corruption example: loss on (nearly) every character
+            assert text.count(MASK_CHAR) == 2 and not text.startswith("Where was")
+            assert (y != 0).sum() >= (x != 0).sum() - 1
+        else:  # the QA item, with loss on the answer only
+            assert text.startswith("Where was") and (y != 0).sum() < 12
+
+
+def test_finetuning_with_replay_runs_and_says_so(files, capsys):
+    finetune = ["finetune", "vanilla", str(files["wiki"]), "--finetune_corpus_path", str(files["train"]),
+                "--max_epochs", "1", "--batch_size", "16", "--seed", "0"]
+    assert run.main([*finetune, "--writing_params_path", "plain.params"]) == 0
+    plain = capsys.readouterr().out
+    assert run.main([*finetune, "--writing_params_path", "r.params", "--replay_share", "0.5",
+                     "--augment", "fullname"]) == 0
+    out = capsys.readouterr().out
+    assert "augment fullname, 50% of examples replayed pretraining documents" in out
+    steps = [int(re.search(r"x (\d+) steps", text).group(1)) for text in (plain, out)]
+    assert steps == [3, 5]  # 36 QA items, then 36 + 36 replayed documents, in batches of 16
 
 
 # --- recipes ------------------------------------------------------------------------------
