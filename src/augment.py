@@ -4,8 +4,8 @@ From "Physics of Language Models: Part 3.1, Knowledge Storage and Extraction" (A
 Li, 2023): a fact seen in one fixed phrasing is memorised but hard to extract for people whose
 questions were never trained; rephrasing the documents (the full name repeated) and mixing
 question/answer items of the training people into pretraining make it extractable. Replaying
-documents while finetuning (rehearsal, the classic remedy for catastrophic forgetting) keeps
-what pretraining memorised about the people finetuning never asks about.
+documents while finetuning is rehearsal, the classic remedy for catastrophic forgetting: what
+pretraining memorised about the people finetuning never asks about fades otherwise.
 
 Each augmentation is a documented change of CharCorruptionDataset's input; the vocabulary, the
 corruption and the example format stay the assignment's, so the params load in its code.
@@ -112,8 +112,8 @@ class MixedDataset(Dataset):
     interleaved at a given share: round(len(base) * share / (1 - share)) of them, spread evenly.
 
     Pretraining mixes QA items (extra) between the documents (base): "mixed training". Finetuning
-    replays documents (extra) between the QA items (base), so that it does not wipe out what
-    pretraining memorised about the people it never asks about. Draws use Python's random (a
+    replays documents (extra) between the QA items (base), against forgetting what pretraining
+    memorised about the people it never asks about. Draws use Python's random (a
     seeded run repeats). Items keep their own format and loss; a QA item (block_size - 1 long) is
     padded to block_size with pad id 0, which carries no loss.
     """

@@ -103,8 +103,8 @@ def build_parser():
     recipe.add_argument("--replay_share", type=float, default=None, metavar="F",
                         help="finetune: make this share of each epoch's examples pretraining documents "
                              "(span corruption of the pretraining corpus, augmented as --augment says) drawn "
-                             "at random between the QA items, so that finetuning keeps what pretraining "
-                             "memorised about the people it does not ask about (off in the handout)")
+                             "at random between the QA items, against forgetting what pretraining memorised "
+                             "about the people it does not ask about (off in the handout; README 'Recipes')")
     recipe.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                         help=("a named set of the options above, for pretrain and finetune: " +
                               "; ".join(f"{name}: {r['about']}" for name, r in RECIPES.items()) +
