@@ -30,13 +30,14 @@ from model import GPT, GPTConfig  # noqa: E402
 from utils import read_eval_file  # noqa: E402
 
 
-def probe_people(questions, places, documents, block_size):
-    """(document, title 'NAME. ', place start, place) for every place found early in its document."""
+def probe_people(questions, places, documents, longest):
+    """(document, title 'NAME. ', place start, place) for every place that ends by character
+    `longest` of its document."""
     names = [person(q) for q in questions]
     people = []
     for name, document, place in zip(names, find_documents(names, documents), places):
         start = -1 if document is None else document.find(place)
-        if start >= 3 and start + len(place) <= int(block_size * 7 / 8):
+        if start >= 3 and start + len(place) <= longest:
             people.append((document, document[:len(name) + 2], start, place))
     return people
 
@@ -73,13 +74,13 @@ def main():
     model = GPT(GPTConfig(corpus.vocab_size, 128, rope=args.variant == "rope"))
     load_params(model, args.params)
     questions, places = read_eval_file(args.tsv)
-    people = probe_people(questions, places, wiki.split("\n"), corpus.block_size)
+    longest = int(corpus.block_size * 7 / 8)  # the longest view pretraining shows
+    people = probe_people(questions, places, wiki.split("\n"), longest)
     count = len(people)
     pairs = cloze_prompts(people)
     continuations = continue_greedily(model, corpus, [prefix for prefix, _ in pairs], 24)
     hits = sum(text.startswith(place) for text, (_, place) in zip(continuations, pairs))
     print(f"cloze recall: {hits} of {count} places ({100 * hits / count:.1f}%) in {args.tsv}")
-    longest = int(corpus.block_size * 7 / 8)
     titles = [title for _, title, _, _ in people]
     continuations = continue_greedily(model, corpus, titles, longest - min(map(len, titles)), longest)
     hits, chance = name_recall_hits(continuations, [place for *_, place in people])

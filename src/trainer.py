@@ -214,7 +214,8 @@ class Trainer:
         pieces = [(x_piece, y_piece, int((y_piece != 0).sum())) for x_piece, y_piece in self.micro_batches(x, y)]
         pieces = [piece for piece in pieces if piece[2] > 0] or pieces[:1]  # an all-pad piece adds nothing
         local = sum(count for _, _, count in pieces)
-        total = max(local, 1)
+        counted = max(local, 1)  # a batch without targets divides by one, not zero
+        total = counted
         if self.world_size > 1:
             total = distributed.all_reduce_sum(torch.tensor(float(local), device=self.device))  # no sync
         self.optimizer.zero_grad(set_to_none=True)
@@ -229,7 +230,7 @@ class Trainer:
                     _, loss = self.train_model(x_piece, y_piece)
                 objective = loss * weight
                 (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
-            batch_loss = batch_loss + loss.detach() * (count / max(local, 1))
+            batch_loss = batch_loss + loss.detach() * (count / counted)
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_norm_clip)

@@ -16,12 +16,13 @@ QUESTIONS = [f"Where was {d.split('.')[0]} born?" for d in DOCUMENTS]
 
 
 def test_probe_people_are_those_whose_place_opens_their_document():
-    people = recall_probe.probe_people(QUESTIONS, PLACES, DOCUMENTS, block_size=128)
+    people = recall_probe.probe_people(QUESTIONS, PLACES, DOCUMENTS, longest=112)
     assert [(title, start, place) for _, title, start, place in people] == [
         ("Ada Moss. ", 31, "Paris"), ("Bo Nash. ", 29, "Lima"), ("Cy Orr. ", 28, "Oslo")]  # Rome is not in Dee's
     assert recall_probe.cloze_prompts(people)[1] == ("Bo Nash. Bo Nash was born in ", "Lima")
-    late = recall_probe.probe_people(QUESTIONS[:1], PLACES[:1], DOCUMENTS[:1], block_size=36)
-    assert late == []  # Paris ends at character 36, past 7/8 of the block
+    late = recall_probe.probe_people(QUESTIONS[:1], PLACES[:1], DOCUMENTS[:1], longest=35)
+    assert late == []  # Paris ends at character 36
+    assert len(recall_probe.probe_people(QUESTIONS[:1], PLACES[:1], DOCUMENTS[:1], longest=36)) == 1
 
 
 def test_name_recall_counts_own_places_and_the_chance_level():
