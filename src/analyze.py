@@ -95,10 +95,11 @@ def compare(analyses, questions, examples):
     """Print the files side by side (overall and by whether the place is in the document), and
     for each pair how they agree and which people only one of them gets right."""
     print("\n== side by side")
-    print(f"  {'predictions':<40} {'all':>6} {'in doc':>7} {'not in doc':>11}")
+    width = max(len("predictions"), *(len(a.name) for a in analyses))  # whole names: runs often differ mid-name
+    print(f"  {'predictions':<{width}} {'all':>6} {'in doc':>7} {'not in doc':>11}")
     for a in analyses:
         split = [a.correct_where(flag) for flag in (True, False)]
-        print(f"  {a.name[-40:]:<40} {a.accuracy:5.1f}% {percent(sum(split[0]), len(split[0])):>7} "
+        print(f"  {a.name:<{width}} {a.accuracy:5.1f}% {percent(sum(split[0]), len(split[0])):>7} "
               f"{percent(sum(split[1]), len(split[1])):>11}")
     print("\n== agreement")
     for i, a in enumerate(analyses):

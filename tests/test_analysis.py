@@ -110,12 +110,17 @@ def test_analyze_compares_files_side_by_side(tmp_path, capsys):
     places = [line.split("\t")[1] for line in dev]
     first = places[:10] + ["London"] * (len(places) - 10)  # right on the first ten people
     second = ["London"] * 5 + places[5:20] + ["London"] * (len(places) - 20)
-    (tmp_path / "a.predictions").write_text("".join(p + "\n" for p in first), encoding="utf-8")
-    (tmp_path / "b.predictions").write_text("".join(p + "\n" for p in second), encoding="utf-8")
+    # long names that differ only in the middle (as run names do) stay whole and distinct
+    a, b = (tmp_path / f"rope_batch32_epochs{n}_augmented_seed0_finetuned.dev.predictions" for n in (60, 120))
+    a.write_text("".join(p + "\n" for p in first), encoding="utf-8")
+    b.write_text("".join(p + "\n" for p in second), encoding="utf-8")
     assert analyze.main(["--eval_corpus_path", str(ROOT / "birth_dev.tsv"), "--wiki", str(ROOT / "wiki.txt"),
-                         "--predictions", str(tmp_path / "a.predictions"), str(tmp_path / "b.predictions"),
-                         "--examples", "2"]) == 0
+                         "--predictions", str(a), str(b), "--examples", "2"]) == 0
     out = capsys.readouterr().out
     assert "== side by side" in out and "in doc" in out
+    rows = out.split("== side by side")[1].split("== agreement")[0].splitlines()
+    for path, guesses in [(a, first), (b, second)]:
+        accuracy = 100.0 * sum(g == p for g, p in zip(guesses, places)) / len(places)
+        assert any(row.strip().startswith(f"{path} ") and f"{accuracy:5.1f}%" in row for row in rows)
     only_first = [analyze.person(line.split("\t")[0]) for line in dev[:5] if line.split("\t")[1] != "London"]
     assert f"right only the first: {only_first[0]}, {only_first[1]}" in out
