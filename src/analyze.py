@@ -5,7 +5,9 @@
 
 For each predictions file: accuracy beside the London baseline; accuracy split by whether the
 gold place appears verbatim in the person's wiki.txt document (knowledge pretraining could have
-stored); the most frequent predictions against the most frequent gold places (the "default
+stored); the guessing level (what the same predictions, shuffled among the people, would get
+right: the share of the accuracy that frequent places give without knowing the person); the
+most frequent predictions against the most frequent gold places (the "default
 guess" of handout 4(c)); correct and wrong examples side by side (4(b)). With several files,
 where they agree and differ. With matplotlib installed, --charts DIR also writes PNG charts.
 """
@@ -66,6 +68,13 @@ def analyse(name, predictions, places, documents):
     return Analysis(name, predictions, correct, in_document)
 
 
+def guessing_level(predictions, places):
+    """Expected correct lines if the predictions were shuffled among the people: a random
+    permutation keeps how often each place is guessed and drops what is known of each person."""
+    guessed, gold = Counter(predictions), Counter(places)
+    return sum(count * gold[place] for place, count in guessed.items()) / len(places)
+
+
 def percent(part, whole):
     return f"{100.0 * part / whole:5.1f}%" if whole else "   n/a"
 
@@ -79,6 +88,9 @@ def report(analysis, places, questions, london, examples):
         rows = analysis.correct_where(flag)
         print(f"  gold place {label} the person's wiki document: {len(rows):4d} lines, "
               f"accuracy {percent(sum(rows), len(rows))}")
+    guessed = guessing_level(analysis.predictions, places)
+    print(f"  guessing level: shuffled among the people, these predictions would be right on {guessed:.1f} "
+          f"({100.0 * guessed / n:.1f}%); {max(0.0, sum(analysis.correct) - guessed):.1f} lines beyond it")
     predicted, gold = Counter(analysis.predictions).most_common(5), Counter(places).most_common(5)
     print("  most frequent predictions         most frequent gold places")
     for (p, pc), (g, gc) in zip(predicted, gold):
@@ -234,4 +246,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader stopped early (`| head`): end quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        sys.exit(1)

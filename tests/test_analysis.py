@@ -39,6 +39,19 @@ def test_analyze_known_answers(fixture_files, capsys):
     assert "London                        3 ( 60.0%)" not in out
     assert "London                      3 ( 75.0%)" in out  # a's default guess
     assert "same prediction on 1 lines; both correct 1, only the first 1, only the second 2" in out
+    # guessing level: sum over places of predicted count x gold count / 4 (a: 1x1 Paris + 3x1 London)
+    assert "would be right on 1.0 (25.0%); 1.0 lines beyond it" in out  # a
+    assert "would be right on 1.0 (25.0%); 2.0 lines beyond it" in out  # b: 2x1 Paris + Brookline + Lima
+
+
+def test_guessing_level_is_the_mean_of_shuffled_predictions():
+    import itertools
+    places = ["A", "B", "B", "D"]
+    predictions = ["A", "A", "B", "C"]
+    shuffles = [sum(p == g for p, g in zip(order, places)) for order in itertools.permutations(predictions)]
+    assert analyze.guessing_level(predictions, places) == sum(shuffles) / len(shuffles) == 1.0
+    assert analyze.guessing_level(["London"] * 4, ["London", "Paris", "London", "Rome"]) == 2.0  # all guessing
+    assert analyze.guessing_level(places, places) == (1 + 4 + 1) / 4  # a perfect model guesses 1.5 of its 4
 
 
 def test_analyze_finds_the_real_dev_documents(capsys):
@@ -124,3 +137,13 @@ def test_analyze_compares_files_side_by_side(tmp_path, capsys):
         assert any(row.strip().startswith(f"{path} ") and f"{accuracy:5.1f}%" in row for row in rows)
     only_first = [analyze.person(line.split("\t")[0]) for line in dev[:5] if line.split("\t")[1] != "London"]
     assert f"right only the first: {only_first[0]}, {only_first[1]}" in out
+
+
+def test_analyze_piped_into_head_ends_quietly(fixture_files):
+    import subprocess
+    d = fixture_files
+    command = (f"{sys.executable} {ROOT / 'src' / 'analyze.py'} --eval_corpus_path {d / 'dev.tsv'} "
+               f"--wiki {d / 'wiki.txt'} --predictions {' '.join([str(d / 'a.predictions')] * 40)} | head -1")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert result.stdout.startswith("4 questions;")
+    assert result.stderr == ""
