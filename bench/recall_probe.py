@@ -74,7 +74,7 @@ def main():
     model = GPT(GPTConfig(corpus.vocab_size, 128, rope=args.variant == "rope"))
     load_params(model, args.params)
     questions, places = read_eval_file(args.tsv)
-    longest = int(corpus.block_size * 7 / 8)  # the longest view pretraining shows
+    longest = corpus.longest_view
     people = probe_people(questions, places, wiki.split("\n"), longest)
     count = len(people)
     pairs = cloze_prompts(people)

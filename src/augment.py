@@ -97,9 +97,8 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         """The assignment's cut to [4, 112] characters ([56, 112] with longviews), of document idx
         or (skipwords) of a view of it with words left out."""
         document = skip_words(*self.parts[idx]) if "skipwords" in self.augmentations else self.data[idx]
-        longest = int(self.block_size * 7 / 8)
-        shortest = longest // 2 if "longviews" in self.augmentations else 4
-        return document[:random.randint(shortest, longest)]
+        shortest = self.longest_view // 2 if "longviews" in self.augmentations else 4
+        return document[:random.randint(shortest, self.longest_view)]
 
     def span_start(self, document, span):
         if "tailspan" not in self.augmentations:

@@ -60,9 +60,14 @@ class CharCorruptionDataset(Dataset):
         return ids[:-1], ids[1:]
 
 
+    @property
+    def longest_view(self):
+        """The most characters of a document that an example shows: int(block_size*7/8)."""
+        return int(self.block_size * 7 / 8)
+
     def truncated_document(self, idx):
         """Document idx cut to a random length in [4, int(block_size*7/8)] (all of it if shorter)."""
-        return self.data[idx][:random.randint(4, int(self.block_size * 7 / 8))]
+        return self.data[idx][:random.randint(4, self.longest_view)]
 
 
     def span_start(self, document, span):
