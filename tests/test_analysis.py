@@ -1,4 +1,6 @@
 """The prediction analysis on fixtures with known answers, and each written-part claim."""
+import itertools
+import subprocess
 import sys
 
 import pytest
@@ -45,7 +47,6 @@ def test_analyze_known_answers(fixture_files, capsys):
 
 
 def test_guessing_level_is_the_mean_of_shuffled_predictions():
-    import itertools
     places = ["A", "B", "B", "D"]
     predictions = ["A", "A", "B", "C"]
     shuffles = [sum(p == g for p, g in zip(order, places)) for order in itertools.permutations(predictions)]
@@ -140,7 +141,6 @@ def test_analyze_compares_files_side_by_side(tmp_path, capsys):
 
 
 def test_analyze_piped_into_head_ends_quietly(fixture_files):
-    import subprocess
     d = fixture_files
     command = (f"{sys.executable} {ROOT / 'src' / 'analyze.py'} --eval_corpus_path {d / 'dev.tsv'} "
                f"--wiki {d / 'wiki.txt'} --predictions {' '.join([str(d / 'a.predictions')] * 40)} | head -1")
