@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One reduced-budget accuracy experiment: pretrain, finetune, evaluate on dev, each timed.
 #   bash bench/recipe_run.sh NAME VARIANT SEED "PRETRAIN FLAGS" ["FINETUNE FLAGS"]
+#   PRETRAINED=PARAMS bash bench/recipe_run.sh NAME VARIANT SEED "" "FINETUNE FLAGS"
+# (the second form skips pretraining and finetunes the given pretrained params instead).
 # Works in /tmp/recipes/NAME on a snapshot of src/ (edits made meanwhile do not reach the run;
 # params stay out of the repo); the log goes to bench/results/recipes/NAME.log and ends with the
 # dev accuracy line.
@@ -19,12 +21,17 @@ timed_run() { /usr/bin/time -f "$1 peak RSS %M KB" "$PYTHON" "$work/src/run.py" 
   echo "# git $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo +dirty)"
   echo "# pretrain $variant seed $seed: $pretrain_flags"
   echo "# finetune: $finetune_flags"
-  start=$SECONDS
-  # shellcheck disable=SC2086  # the flags are meant to split into words
-  timed_run pretrain pretrain "$variant" "$root/wiki.txt" --writing_params_path pretrain.params \
-    --seed "$seed" $pretrain_flags
-  echo "pretrain wall: $((SECONDS - start)) s"
-  "$PYTHON" "$root/bench/recall_probe.py" pretrain.params "$variant"
+  if [ -n "${PRETRAINED:-}" ]; then
+    echo "# pretraining skipped: finetuning $PRETRAINED"
+    cp "$PRETRAINED" pretrain.params
+  else
+    start=$SECONDS
+    # shellcheck disable=SC2086  # the flags are meant to split into words
+    timed_run pretrain pretrain "$variant" "$root/wiki.txt" --writing_params_path pretrain.params \
+      --seed "$seed" $pretrain_flags
+    echo "pretrain wall: $((SECONDS - start)) s"
+    "$PYTHON" "$root/bench/recall_probe.py" pretrain.params "$variant"
+  fi
   start=$SECONDS
   # shellcheck disable=SC2086
   timed_run finetune finetune "$variant" "$root/wiki.txt" --reading_params_path pretrain.params \
