@@ -71,10 +71,15 @@ def learning_rate_at(config, tokens):
     return config.learning_rate * multiplier
 
 
+def example_lengths(y):
+    """One past the last non-pad target of each row of y (B, T); 0 for a row without targets."""
+    columns = torch.arange(1, y.size(1) + 1, device=y.device)  # (T,)
+    return ((y != 0) * columns).amax(dim=1)  # (B,)
+
+
 def used_length(y):
     """One past the last column of y (B, T) that holds a non-pad target (at least 1)."""
-    used = (y != 0).any(dim=0).nonzero()
-    return int(used[-1]) + 1 if len(used) else 1
+    return max(1, int(example_lengths(y).max()))
 
 
 def trim_padding(x, y, multiple=1):
@@ -201,8 +206,17 @@ class Trainer:
         return x, y
 
     def micro_batches(self, x, y):
-        """The batch in pieces of at most micro_batch_size examples, each trimmed on its own."""
-        size = self.config.micro_batch_size or x.size(0)
+        """The batch in pieces of at most micro_batch_size examples, each trimmed on its own.
+
+        The examples are put in order of length first (a stable sort), so that short ones share a
+        piece and trimming removes more of it: finetuning with replayed documents mixes ~50-character
+        questions with 128-character documents. Which examples share a piece does not change the
+        update (train_step weights every piece by its targets)."""
+        size = self.config.micro_batch_size
+        if not size or size >= x.size(0):
+            return [self.trimmed(x, y)]
+        order = torch.argsort(example_lengths(y), stable=True)
+        x, y = x[order], y[order]  # (B, T) each
         return [self.trimmed(x[i:i + size], y[i:i + size]) for i in range(0, x.size(0), size)]
 
     def train_step(self, x, y):

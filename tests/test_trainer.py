@@ -141,6 +141,26 @@ def test_micro_batches_are_weighted_by_their_targets(tiny_corpus):
     assert first < second / 2, "an unweighted mean of the two pieces' losses would differ"
 
 
+def test_micro_batches_group_examples_by_length(tiny_corpus):
+    """Long and short examples alternate in the batch; each piece holds examples of one length, so
+    trimming computes far fewer cells, and the pieces hold every example once, unchanged."""
+    random.seed(1)
+    x = torch.stack([tiny_corpus[i][0] for i in range(8)])  # (8, T)
+    y = torch.stack([tiny_corpus[i][1] for i in range(8)])  # (8, T)
+    x[:, 0] = torch.arange(8)  # an id per example
+    y[0::2] = 0
+    y[0::2, :4] = 5  # even rows: 4 targets; odd rows: the corpus's own (longer) lengths
+    trainer = Trainer(small_model(tiny_corpus.vocab_size), tiny_corpus, None,
+                      schedule(batch_size=8, progress=False, micro_batch_size=4))
+    pieces = trainer.micro_batches(x, y)
+    assert [tuple(yp.shape) for _, yp in pieces] == [(4, 4), (4, used_length(y))]
+    assert sorted(int(i) for xp, _ in pieces for i in xp[:, 0]) == list(range(8))
+    for xp, yp in pieces:
+        ids = xp[:, 0]
+        assert torch.equal(xp, x[ids, :xp.size(1)]) and torch.equal(yp, y[ids, :yp.size(1)])
+        assert not y[ids, yp.size(1):].any(), "trimming dropped only pads"
+
+
 def test_bucketed_batches_keep_sizes_and_draws(tiny_corpus):
     random.seed(9)
     plain = [tiny_corpus[i] for i in range(len(tiny_corpus))]
