@@ -12,6 +12,9 @@ of their wiki.txt document:
   finetuned model names the person and nothing else, so this is closer to what it can extract.
   The chance level beside it counts continuations that hold the place of the next person on
   the list instead (common places such as London come up unasked).
+- with --lead TEXT, name recall again with TEXT before each title ({name} in it becomes the
+  person's name): pretraining puts every title at the start of its example, a question does not;
+  does the model still recall the place once the name stands after other text?
 Use the training TSV (the default): dev and test are for the final evaluation only.
 """
 import argparse
@@ -54,11 +57,21 @@ def name_recall_hits(continuations, places):
     return hits, chance
 
 
-def continue_greedily(model, corpus, texts, steps, length=None):
-    """The greedy continuation of each text: `steps` characters, cut where the whole reaches `length`."""
+def name_recall(model, corpus, titles, places, longest, lead=""):
+    """(hits, chance hits) of the greedy continuations of the titles, each preceded by `lead`
+    ({name} in it: the person's name) and as long as it would be within `longest` characters
+    of a document."""
+    prompts = [lead.format(name=title[:-2]) + title for title in titles]
+    budgets = [longest - len(title) for title in titles]
+    continuations = continue_greedily(model, corpus, prompts, max(budgets))
+    return name_recall_hits([text[:budget] for text, budget in zip(continuations, budgets)], places)
+
+
+def continue_greedily(model, corpus, texts, steps):
+    """The greedy continuation of each text: `steps` characters."""
     prompts = [[corpus.stoi[c] for c in text] for text in texts]
     completions = greedy_complete(model, prompts, steps, stop_token=-1)
-    return ["".join(corpus.itos[t] for t in completion[len(prompt):length])
+    return ["".join(corpus.itos[t] for t in completion[len(prompt):])
             for completion, prompt in zip(completions, prompts)]
 
 
@@ -68,6 +81,8 @@ def main():
     parser.add_argument("variant", choices=["vanilla", "rope"])
     parser.add_argument("--tsv", default=str(ROOT / "birth_places_train.tsv"))
     parser.add_argument("--wiki", default=str(ROOT / "wiki.txt"))
+    parser.add_argument("--lead", help="also probe name recall with this text before each title "
+                                       "({name}: the person's name), e.g. 'Where was {name} born? '")
     args = parser.parse_args()
     wiki = Path(args.wiki).read_text(encoding="utf-8")
     corpus = CharCorruptionDataset(wiki, 128)
@@ -82,10 +97,14 @@ def main():
     hits = sum(text.startswith(place) for text, (_, place) in zip(continuations, pairs))
     print(f"cloze recall: {hits} of {count} places ({100 * hits / count:.1f}%) in {args.tsv}")
     titles = [title for _, title, _, _ in people]
-    continuations = continue_greedily(model, corpus, titles, longest - min(map(len, titles)), longest)
-    hits, chance = name_recall_hits(continuations, [place for *_, place in people])
+    places = [place for *_, place in people]
+    hits, chance = name_recall(model, corpus, titles, places, longest)
     print(f"name recall: {hits} of {count} places ({100 * hits / count:.1f}%) written on from the title alone "
           f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
+    if args.lead is not None:
+        hits, chance = name_recall(model, corpus, titles, places, longest, args.lead)
+        print(f"name recall after {args.lead!r}: {hits} of {count} places ({100 * hits / count:.1f}%) "
+              f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
 
 
 if __name__ == "__main__":

@@ -41,11 +41,25 @@ def test_a_model_that_memorised_the_documents_recalls_them_from_the_name():
         loss.backward()
         optimizer.step()
     titles = ["Ada Moss. ", "Bo Nash. "]
-    continuations = recall_probe.continue_greedily(model, corpus, titles, 30, 39)
-    assert [len(title + text) for title, text in zip(titles, continuations)] == [39, 39]  # 30 steps, cut at 39
+    continuations = recall_probe.continue_greedily(model, corpus, titles, 30)
+    assert [len(text) for text in continuations] == [30, 30]
     assert continuations[0].startswith("Ada Moss was born in Paris.")
     assert continuations[1].startswith("Bo Nash was born in Lima.")
-    assert recall_probe.name_recall_hits(continuations, ["Paris", "Lima"]) == (2, 0)
+    assert recall_probe.name_recall(model, corpus, titles, ["Paris", "Lima"], longest=39) == (2, 0)
+
+
+def test_a_lead_goes_before_each_title_and_the_budget_stays_the_titles(monkeypatch):
+    prompts = []
+
+    def fake_continue(model, corpus, texts, steps):
+        prompts.extend(texts)
+        return [" was born in Paris and died in Lima"[:steps]] * len(texts)
+
+    monkeypatch.setattr(recall_probe, "continue_greedily", fake_continue)
+    titles, places = ["Ada Moss. ", "Bo Nash. "], ["Paris", "Lima"]
+    assert recall_probe.name_recall(None, None, titles, places, 30, lead="Where was {name} born? ") == (1, 1)
+    assert prompts == ["Where was Ada Moss born? Ada Moss. ", "Where was Bo Nash born? Bo Nash. "]
+    # Ada's 20 characters hold Paris; Bo's 21 hold no Lima, but Paris, the chance hit
 
 
 def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
@@ -55,9 +69,12 @@ def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
     torch.save(GPT(GPTConfig(corpus.vocab_size, 128)).state_dict(), params)  # untrained: the format is checked
     tsv = tmp_path / "three.tsv"
     tsv.write_text("".join((ROOT / "birth_places_train.tsv").read_text(encoding="utf-8").splitlines(True)[:3]))
-    monkeypatch.setattr(sys, "argv", ["recall_probe.py", str(params), "vanilla", "--tsv", str(tsv)])
+    monkeypatch.setattr(sys, "argv", ["recall_probe.py", str(params), "vanilla", "--tsv", str(tsv),
+                                      "--lead", "Where was {name} born? "])
     recall_probe.main()
     out = capsys.readouterr().out
     assert re.search(r"^cloze recall: \d of 3 places \(\d+\.\d%\) in .*three\.tsv$", out, re.M)
     assert re.search(r"^name recall: \d of 3 places \(\d+\.\d%\) written on from the title alone "
+                     r"\(another person's place: \d, \d+\.\d%\)$", out, re.M)
+    assert re.search(r"^name recall after 'Where was \{name\} born\? ': \d of 3 places \(\d+\.\d%\) "
                      r"\(another person's place: \d, \d+\.\d%\)$", out, re.M)
