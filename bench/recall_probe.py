@@ -14,7 +14,8 @@ of their wiki.txt document:
   the list instead (common places such as London come up unasked).
 - with --lead TEXT, name recall again with TEXT before each title ({name} in it becomes the
   person's name): pretraining puts every title at the start of its example, a question does not;
-  does the model still recall the place once the name stands after other text?
+  does the model still recall the place once the name stands after other text? (The continuation
+  stops at the block's 128 characters, lead included.)
 Use the training TSV (the default): dev and test are for the final evaluation only.
 """
 import argparse
@@ -60,9 +61,9 @@ def name_recall_hits(continuations, places):
 def name_recall(model, corpus, titles, places, longest, lead=""):
     """(hits, chance hits) of the greedy continuations of the titles, each preceded by `lead`
     ({name} in it: the person's name) and as long as it would be within `longest` characters
-    of a document."""
+    of a document, or shorter where the lead would push it past the model's block."""
     prompts = [lead.format(name=title[:-2]) + title for title in titles]
-    budgets = [longest - len(title) for title in titles]
+    budgets = [min(longest - len(title), model.block_size - len(prompt)) for title, prompt in zip(titles, prompts)]
     continuations = continue_greedily(model, corpus, prompts, max(budgets))
     return name_recall_hits([text[:budget] for text, budget in zip(continuations, budgets)], places)
 

@@ -57,9 +57,12 @@ def test_a_lead_goes_before_each_title_and_the_budget_stays_the_titles(monkeypat
 
     monkeypatch.setattr(recall_probe, "continue_greedily", fake_continue)
     titles, places = ["Ada Moss. ", "Bo Nash. "], ["Paris", "Lima"]
-    assert recall_probe.name_recall(None, None, titles, places, 30, lead="Where was {name} born? ") == (1, 1)
+    model = type("Model", (), {"block_size": 128})
+    assert recall_probe.name_recall(model, None, titles, places, 30, lead="Where was {name} born? ") == (1, 1)
     assert prompts == ["Where was Ada Moss born? Ada Moss. ", "Where was Bo Nash born? Bo Nash. "]
     # Ada's 20 characters hold Paris; Bo's 21 hold no Lima, but Paris, the chance hit
+    model.block_size = 40  # the continuations stop at the block: 5 and 7 characters, no place
+    assert recall_probe.name_recall(model, None, titles, places, 30, lead="Where was {name} born? ") == (0, 0)
 
 
 def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
