@@ -31,6 +31,10 @@ AUGMENTATIONS = {
     "tailspan": "the masked span is always the view's last characters, so the model reads every "
                 "document in order up to it (prefix + two marks + the rest); the infilling of a middle "
                 "span is dropped",
+    "packed": "each view follows the last 0-14 characters of another document drawn at random and a "
+              "space, as in the packed sequences of GPT pretraining, so that the title no longer always "
+              "opens the example: a question names the person after 'Where was ', and a model that only "
+              "ever saw names at the start recalls far less after other text (bench/recall_probe.py --lead)",
 }
 
 
@@ -95,10 +99,18 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
 
     def truncated_document(self, idx):
         """The assignment's cut to [4, 112] characters ([56, 112] with longviews), of document idx
-        or (skipwords) of a view of it with words left out."""
+        or (skipwords) of a view of it with words left out; (packed) after another document's end."""
         document = skip_words(*self.parts[idx]) if "skipwords" in self.augmentations else self.data[idx]
         shortest = self.longest_view // 2 if "longviews" in self.augmentations else 4
-        return document[:random.randint(shortest, self.longest_view)]
+        view = document[:random.randint(shortest, self.longest_view)]
+        return self.lead() + view if "packed" in self.augmentations else view
+
+    def lead(self):
+        """'packed': the end of a document drawn at random, then a space; 1 to 15 characters, what
+        the block holds beyond the longest view (the example is the view and two marks)."""
+        other = self.data[random.randrange(len(self.data))]
+        kept = random.randint(0, self.block_size - 2 - self.longest_view)  # 0-14 characters of it
+        return other[len(other) - kept:] + " " if kept else " "
 
     def span_start(self, document, span):
         if "tailspan" not in self.augmentations:

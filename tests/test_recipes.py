@@ -68,6 +68,22 @@ def test_tail_span_reads_the_document_in_order(tiny_corpus):
         assert empty == "" and tail.data[idx].startswith(prefix + masked[:-1])
 
 
+def test_packed_views_follow_another_documents_end(tiny_corpus):
+    packed = AugmentedCorruptionDataset(tiny_corpus, ["longviews", "packed"])
+    random.seed(2)
+    leads = set()
+    for _ in range(40):
+        for idx in range(len(packed)):
+            text = packed.truncated_document(idx)
+            own = min(i for i in range(len(text)) if packed.data[idx].startswith(text[i:]))
+            lead = text[:own]
+            assert lead.endswith(" ") and any(d.endswith(lead[:-1]) for d in packed.data)
+            leads.add(len(lead))
+            x, _ = packed[idx]
+            assert x.shape == (packed.block_size,)
+    assert leads == set(range(1, packed.block_size - packed.longest_view)), "1-15 characters before the view"
+
+
 def test_skip_words_keeps_the_name_and_leaves_out_a_share_of_the_rest():
     name, body = "Stanley Corrsin", "Stanley Corrsin (Corrsin) was born on 3 April 1920 in Philadelphia, Pennsylvania ."
     words = body.split(" ")
@@ -171,7 +187,7 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 
 @pytest.mark.parametrize("flags, message", [
     (["--augment", "fullname,shuffle"],
-     "--augment 'fullname,shuffle': choose from fullname, longviews, skipwords, tailspan"),
+     "--augment 'fullname,shuffle': choose from fullname, longviews, skipwords, tailspan, packed"),
     (["--augment", ","], "choose from"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
     (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),
