@@ -100,7 +100,8 @@ def bucketed_batches(dataset, batch_size, rng):
     shuffles the order of the full batches.
     """
     examples = [dataset[i] for i in range(len(dataset))]
-    order = sorted(range(len(examples)), key=lambda i: used_length(examples[i][1][None]))
+    lengths = example_lengths(torch.stack([y for _, y in examples])).clamp(min=1).tolist()  # used_length of each
+    order = sorted(range(len(examples)), key=lengths.__getitem__)
     remainder = len(order) % batch_size
     batches = [order[i:i + batch_size] for i in range(remainder, len(order), batch_size)]
     rng.shuffle(batches)
