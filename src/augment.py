@@ -110,7 +110,7 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         the block holds beyond the longest view (the example is the view and two marks)."""
         other = self.data[random.randrange(len(self.data))]
         kept = random.randint(0, self.block_size - 2 - self.longest_view)  # 0-14 characters of it
-        return other[len(other) - kept:] + " " if kept else " "
+        return other[max(0, len(other) - kept):] + " "
 
     def span_start(self, document, span):
         if "tailspan" not in self.augmentations:

@@ -82,6 +82,9 @@ def test_packed_views_follow_another_documents_end(tiny_corpus):
             x, _ = packed[idx]
             assert x.shape == (packed.block_size,)
     assert leads == set(range(1, packed.block_size - packed.longest_view)), "1-15 characters before the view"
+    short = AugmentedCorruptionDataset(CharCorruptionDataset("Ada. x", 128), ["packed"])
+    whole = sum(short.lead() == "Ada. x " for _ in range(1500))  # all of it when 6-14 of 0-14 are kept
+    assert 800 < whole < 1000
 
 
 def test_skip_words_keeps_the_name_and_leaves_out_a_share_of_the_rest():
