@@ -21,11 +21,11 @@ RECIPES = {
     "laptop": {
         "about": "pretraining for a 2-core CPU: 60 bucketed epochs at batch 32 and lr 3e-3, dropout 0, documents "
                  "augmented (fullname, longviews), 25% of examples the training TSV's questions (run from the "
-                 "repository root); finetuning as in the handout, in micro-batches of 64 (the same updates in a "
-                 "third of the memory)",
+                 "repository root); finetuning as in the handout, in micro-batches of 32 (the same updates in about a "
+                 "quarter of the memory)",
         "pretrain": dict(dropout=0.0, batch_size=32, pretrain_lr=3e-3, max_epochs=60, bucket=True,
                          augment="fullname,longviews", mix_corpus_path=TRAINING_FILE, mix_share=0.25),
-        "finetune": dict(micro_batch_size=64),
+        "finetune": dict(micro_batch_size=32),
     },
 }
 

@@ -263,7 +263,7 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     assert (handout.max_epochs, handout.batch_size, handout.learning_rate, handout.bucket, handout.label) == \
         (650, 128, 6e-3, False, "")
     assert handout.micro_batch_size is None
-    assert (finetune.batch_size, finetune.micro_batch_size, finetune.learning_rate) == (256, 64, 6e-4)
+    assert (finetune.batch_size, finetune.micro_batch_size, finetune.learning_rate) == (256, 32, 6e-4)
 
 
 def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
