@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Issue 11's first target: the faithful recipe's dev accuracy against pretraining compute on a
+# CPU. The handout's pretraining and finetuning, with the cosine compressed to 75, 150 and 300
+# epochs under --bucket, and 150 epochs without it (does bucketing cost accuracy?), for RoPE
+# and vanilla, cheapest first; each point is one bench/recipe_run.sh experiment.
+#   bash bench/curve.sh [SEED]      # about 10 hours on a 2-core Xeon, all points
+#   bash bench/curve.sh --table [SEED]   # only the table of the points finished so far
+# Interrupted? Run it again: finished points are skipped and the interrupted one resumes.
+# The finetuning runs in micro-batches of 32 (the handout's updates in a quarter of its memory).
+# Ends with a table of every finished point.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+table_only=0
+if [ "${1:-}" = --table ]; then table_only=1; shift; fi
+seed=${1:-0}
+points=(  # VARIANT EPOCHS BUCKET
+  "rope 75 bucket" "vanilla 75 bucket" "rope 150 bucket" "vanilla 150 bucket"
+  "rope 150 nobucket" "vanilla 150 nobucket" "rope 300 bucket" "vanilla 300 bucket"
+)
+name_of() { echo "curve_$1_ep$2_$3_s$seed"; }
+for point in "${points[@]}"; do
+  [ "$table_only" = 1 ] && break
+  read -r variant epochs bucket <<<"$point"
+  flags="--max_epochs $epochs"
+  [ "$bucket" = bucket ] && flags="$flags --bucket"
+  name=$(name_of "$variant" "$epochs" "$bucket")
+  result=$(bash bench/recipe_run.sh "$name" "$variant" "$seed" "$flags" "--micro_batch_size 32")  # stops here if it fails
+  echo "$(date -u +%T) $name: $result"
+done
+echo "| variant | epochs | bucketing | pretraining wall | cloze recall (train people) | name recall | dev |"
+echo "|---|---|---|---|---|---|---|"
+for point in "${points[@]}"; do
+  read -r variant epochs bucket <<<"$point"
+  log=bench/results/recipes/$(name_of "$variant" "$epochs" "$bucket").log
+  [ -f "$log" ] || continue
+  wall=$(awk '/^pretrain wall:/ { s += $3 } END { if (NR) print s }' "$log")  # summed over resumptions
+  cloze=$(sed -n 's/^cloze recall: .*(\(.*%\)).*/\1/p' "$log" | head -1)
+  recall=$(sed -n 's/^name recall: .*(\(.*%\)) written.*/\1/p' "$log" | head -1)
+  dev=$(sed -n 's/^Correct: .*: \(.*\)%$/\1/p' "$log" | tail -1)
+  echo "| $variant | $epochs | $([ "$bucket" = bucket ] && echo on || echo off) | ${wall:+$((wall / 60)) min} | $cloze | $recall | ${dev:+$(printf %.1f "$dev")%} |"
+done
