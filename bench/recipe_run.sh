@@ -24,37 +24,33 @@ echo "$identity" >"$work/identity"
 cd "$work"
 run() { "$PYTHON" "$work/src/run.py" "$@"; }
 timed_run() { /usr/bin/time -f "$1 peak RSS %M KB" "$PYTHON" "$work/src/run.py" "${@:2}"; }
-done_training() { [ -f "$1" ] && [ ! -f "$1.state" ]; }  # params written, no state left to resume
+train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlier run of this command did
+  if [ -f "$1.params" ] && [ ! -f "$1.params.state" ]; then  # params written, no state left to resume
+    echo "# $1: done by an earlier run of this command"
+    return
+  fi
+  local start=$SECONDS
+  timed_run "$1" "$1" "$variant" "$root/wiki.txt" --writing_params_path "$1.params" --seed "$seed" "${@:2}"
+  echo "$1 wall: $((SECONDS - start)) s"
+}
 {
   echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc --all) cores${OMP_NUM_THREADS:+ (OMP_NUM_THREADS=$OMP_NUM_THREADS)}, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
   echo "# git $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo +dirty)"
   if [ -n "${PRETRAINED:-}" ]; then
     echo "# pretraining skipped: finetuning $PRETRAINED ($variant, seed $seed)"
     cp "$PRETRAINED" pretrain.params
-  elif done_training pretrain.params; then
-    echo "# pretraining done by an earlier run of this command"
   else
     echo "# pretrain $variant seed $seed: $pretrain_flags"
-    start=$SECONDS
     # shellcheck disable=SC2086  # the flags are meant to split into words
-    timed_run pretrain pretrain "$variant" "$root/wiki.txt" --writing_params_path pretrain.params \
-      --seed "$seed" $pretrain_flags
-    echo "pretrain wall: $((SECONDS - start)) s"
+    train pretrain $pretrain_flags
   fi
   if [ -z "${PRETRAINED:-}" ] && [ ! -f pretrain.recall ]; then
     "$PYTHON" "$root/bench/recall_probe.py" pretrain.params "$variant" >pretrain.recall.part
     mv pretrain.recall.part pretrain.recall && cat pretrain.recall
   fi
   echo "# finetune: $finetune_flags"
-  if done_training finetune.params; then
-    echo "# finetuning done by an earlier run of this command"
-  else
-    start=$SECONDS
-    # shellcheck disable=SC2086
-    timed_run finetune finetune "$variant" "$root/wiki.txt" --reading_params_path pretrain.params \
-      --writing_params_path finetune.params --finetune_corpus_path "$root/birth_places_train.tsv" --seed "$seed" $finetune_flags
-    echo "finetune wall: $((SECONDS - start)) s"
-  fi
+  # shellcheck disable=SC2086
+  train finetune --reading_params_path pretrain.params --finetune_corpus_path "$root/birth_places_train.tsv" $finetune_flags
   run evaluate "$variant" "$root/wiki.txt" --reading_params_path finetune.params \
     --eval_corpus_path "$root/birth_dev.tsv" --outputs_path dev.predictions
   cp dev.predictions "$root/bench/results/recipes/$name.dev.predictions"
