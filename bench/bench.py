@@ -3,15 +3,18 @@
     python bench/bench.py --params vanilla.finetune.params   # training steps, then evaluate over birth_dev.tsv
     python bench/bench.py --params rope.finetune.params --variant rope
     python bench/bench.py --skip_eval                        # training steps only
+    python bench/bench.py --skip_eval --variant rope --init_params rope.pretrain.params  # from trained weights
 
 Each configuration runs in a fresh process (so its peak memory is its own), --rounds times,
 interleaved with the others so that a slow spell of a shared machine hits every path alike; the
 table gives medians over rounds, and each ratio against the reference as the median (and range)
 of the per-round ratios. Training: the median step time over whole epochs (at least ten steps)
 after two warm-up steps, at the handout's batch sizes (pretrain 128, finetune 256), and non-pad
-target tokens per second over those epochs. Evaluate: the wall time of the whole process,
-reference (bench/reference.py) against `src/run.py evaluate`, and whether their predictions are
-identical line for line.
+target tokens per second over those epochs, from a fresh model or from --init_params. A trained
+model's sharp attention makes subnormal floats, which slow a CPU down unless flushed to zero: the
+reference and `bucket_subnormals` paths keep them, as the assignment's code does. Evaluate: the
+wall time of the whole process, reference (bench/reference.py) against `src/run.py evaluate`, and
+whether their predictions are identical line for line.
 """
 import argparse
 import json
@@ -31,16 +34,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-TRAINING_PATHS = {
-    "reference": dict(trim_padding=False, fused_adamw=False),
+TRAINING_PATHS = {  # TrainerConfig settings, and whether subnormal floats are flushed to zero on the CPU
+    "reference": dict(trim_padding=False, fused_adamw=False, flush_subnormals=False),
     "default": {},
     "bucket": dict(bucket=True),
+    "bucket_subnormals": dict(bucket=True, flush_subnormals=False),
     "compile": dict(compile=True),
 }
 
 
-def measure_training(phase, path, variant):
-    """Time one epoch of training steps of one path; returns a dict of figures."""
+def measure_training(phase, path, variant, init_params=None):
+    """Time one epoch of training steps of one path, from a fresh model or the weights in
+    init_params; returns a dict of figures."""
     import torch
 
     import devices
@@ -51,17 +56,20 @@ def measure_training(phase, path, variant):
 
     random.seed(0)
     torch.manual_seed(0)
+    settings = dict(TRAINING_PATHS[path])
     device = devices.choose_device()
-    devices.prepare(device)
+    devices.prepare(device, flush_subnormals=settings.pop("flush_subnormals", True))
     corpus = CharCorruptionDataset((ROOT / "wiki.txt").read_text(encoding="utf-8"), 128)
     dataset = corpus
     if phase == "finetune":
         dataset = NameDataset(corpus, (ROOT / "birth_places_train.tsv").read_text(encoding="utf-8"))
     model = GPT(GPTConfig(corpus.vocab_size, 128, rope=variant == "rope")).to(device)
+    if init_params:
+        model.load_state_dict(torch.load(init_params, map_location=device, weights_only=True))
     if path == "reference":
         use_reference_layers(model)
     batch_size = 128 if phase == "pretrain" else 256
-    trainer = Trainer(model, dataset, None, TrainerConfig(batch_size=batch_size, **TRAINING_PATHS[path]))
+    trainer = Trainer(model, dataset, None, TrainerConfig(batch_size=batch_size, **settings))
     model.train()
 
     def synchronize():
@@ -141,8 +149,9 @@ def measure_evaluate(path, params, variant, eval_path):
     return dict(wall_s=wall, result=accuracy[-1] if accuracy else "no gold places", predictions=predictions)
 
 
-def run_isolated(path, phase, variant):
+def run_isolated(path, phase, variant, init_params):
     command = [sys.executable, __file__, "--one", phase, path, "--variant", variant]
+    command += ["--init_params", init_params] if init_params else []
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"{phase} {path} failed:\n{done.stderr}")
@@ -184,13 +193,15 @@ def main():
     parser.add_argument("--one", nargs=2, metavar=("PHASE", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="vanilla", choices=["vanilla", "rope"])
     parser.add_argument("--params", default=None, help="a finetuned params file for the evaluate timing")
+    parser.add_argument("--init_params", default=None,
+                        help="train from these weights of --variant (e.g. a pretrained model) instead of fresh ones")
     parser.add_argument("--eval_corpus_path", default=str(ROOT / "birth_dev.tsv"))
     parser.add_argument("--skip_eval", action="store_true")
     parser.add_argument("--skip_training", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="runs of every configuration (medians are reported)")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_training(*args.one, args.variant)))
+        print(json.dumps(measure_training(*args.one, args.variant, args.init_params)))
         return
 
     import torch
@@ -206,9 +217,10 @@ def main():
               + (" % of ceiling |" if ceiling else "") + " peak memory (MiB) |")
         print("|---|---|---|---|---|---|---|" + ("---|" if ceiling else "") + "---|")
         for phase in ("pretrain", "finetune"):
-            paths = ["reference", "default"] + (["bucket"] if phase == "pretrain" else [])
+            paths = ["reference", "default"] + (["bucket", "bucket_subnormals"] if phase == "pretrain" else [])
             paths += ["compile"] if on_cuda else []
-            runs = interleaved(args.rounds, paths, partial(run_isolated, phase=phase, variant=args.variant))
+            runs = interleaved(args.rounds, paths, partial(run_isolated, phase=phase, variant=args.variant,
+                                                                init_params=args.init_params))
             reference_rates = [r["nonpad_per_s"] for r in runs["reference"]]
             for path in paths:
                 median = {key: statistics.median(r[key] for r in runs[path])

@@ -30,8 +30,19 @@ def choose_device(requested=None):
     return device
 
 
-def prepare(device):
-    """Turn on the exact-enough fast paths of a device: TF32 matmuls and cuDNN autotuning on CUDA."""
+def prepare(device, flush_subnormals=True):
+    """Turn on the exact-enough fast paths of a device: TF32 matmuls on CUDA; on the CPU, subnormal
+    floats (below 1.2e-38) read and written as zero.
+
+    x86 CPUs compute with subnormals tens of times slower than with other floats. As training
+    sharpens attention, a few percent of the softmax weights fall below 1.2e-38, and every matmul
+    that reads them slows down: a faithful pretraining on a 2-core CPU ran 2.6x slower by its
+    sixth epoch than with them flushed to zero (bench/RESULTS.md). Each CPU thread has its own
+    setting and the worker threads copy the main thread's when they start, so this must run
+    before the first multi-threaded tensor operation.
+    """
+    if device.type == "cpu":
+        torch.set_flush_denormal(flush_subnormals)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

@@ -1,0 +1,79 @@
+"""Device preparation: subnormal floats flushed to zero on every CPU thread, before any work."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+# Run after the code under test, in the same fresh process. Each of two threads handles half of a
+# tensor, so a worker thread that keeps subnormals shows in the second half: its products of
+# normal floats stay subnormal (no flush to zero), and subnormal inputs made from their bits
+# (no float conversion on the main thread can flush them) still compare greater than zero.
+CHECK_BOTH_THREADS = """
+import torch
+torch.set_num_threads(2)
+n = 1 << 21
+products = (torch.full((n,), 1e-30) * 1e-9).view(2, -1)  # 1e-39: subnormal
+subnormals = torch.ones(n, dtype=torch.int32).view(torch.float32)  # 1.4e-45, the smallest subnormal
+read_as_zero = (subnormals > 0).logical_not().view(2, -1)
+print("flushed halves:", [bool((half == 0).all()) for half in products], [bool(half.all()) for half in read_as_zero])
+"""
+
+
+def run_python(code):
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def flushing_supported():
+    supported = torch.set_flush_denormal(True)
+    torch.set_flush_denormal(False)
+    return supported
+
+
+needs_flushing = pytest.mark.skipif(not flushing_supported(), reason="this CPU cannot flush subnormals")
+
+
+@needs_flushing
+@pytest.mark.parametrize("flush", [True, False])
+def test_prepare_sets_subnormal_flushing_on_every_thread(flush):
+    out = run_python(f"import sys, torch; sys.path.insert(0, 'src'); import devices\n"
+                     f"devices.prepare(torch.device('cpu'), flush_subnormals={flush})\n{CHECK_BOTH_THREADS}")
+    assert f"flushed halves: [{flush}, {flush}] [{flush}, {flush}]" in out
+
+
+@needs_flushing
+def test_run_py_flushes_before_its_first_multithreaded_work(world_files, tmp_path):
+    """A worker thread copies the setting when the thread pool starts: run.py must set it first."""
+    args = ["finetune", "vanilla", str(world_files["wiki"]), "--finetune_corpus_path", str(world_files["train"]),
+            "--writing_params_path", str(tmp_path / "out.params"), "--max_steps", "1", "--state_interval", "inf"]
+    out = run_python(f"import sys; sys.path.insert(0, 'src'); import run\n"
+                     f"assert run.main({args!r}) == 0\n{CHECK_BOTH_THREADS}")
+    assert "flushed halves: [True, True] [True, True]" in out
+
+
+@needs_flushing
+def test_flushing_subnormals_leaves_training_unchanged():
+    """The same few training steps with and without flushing: the same losses (no subnormal arises
+    in so short a run, and flushing must not change anything else)."""
+    code = """
+import random, sys, torch
+sys.path.insert(0, 'src'); sys.path.insert(0, 'tests')
+import devices
+devices.prepare(torch.device('cpu'), flush_subnormals={flush})
+from conftest import small_model, tiny_world
+from dataset import CharCorruptionDataset
+from trainer import Trainer, TrainerConfig
+random.seed(0); torch.manual_seed(0)
+corpus = CharCorruptionDataset("\\n".join(tiny_world()[0]), 32)
+model = small_model(corpus.vocab_size, dropout=0.1)
+trainer = Trainer(model, corpus, None, TrainerConfig(batch_size=16, learning_rate=6e-3))
+model.train()
+losses = [trainer.train_step(*trainer.trimmed(x, y)) for x, y in trainer.epoch_batches(0)]
+print(repr([float(loss) for loss in losses]))
+"""
+    flushed, kept = (run_python(code.format(flush=flush)).splitlines()[-1] for flush in (True, False))
+    assert flushed == kept
