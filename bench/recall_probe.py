@@ -22,10 +22,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+import devices  # noqa: E402
 from analyze import find_documents, person  # noqa: E402
 from checkpoint import load_params  # noqa: E402
 from dataset import CharCorruptionDataset  # noqa: E402
@@ -85,6 +87,7 @@ def main():
     parser.add_argument("--lead", help="also probe name recall with this text before each title "
                                        "({name}: the person's name), e.g. 'Where was {name} born? '")
     args = parser.parse_args()
+    devices.prepare(torch.device("cpu"))  # subnormals flushed, as run.py evaluates
     wiki = Path(args.wiki).read_text(encoding="utf-8")
     corpus = CharCorruptionDataset(wiki, 128)
     model = GPT(GPTConfig(corpus.vocab_size, 128, rope=args.variant == "rope"))
