@@ -3,7 +3,7 @@
 # CPU. The handout's pretraining and finetuning, with the cosine compressed to 75, 150 and 300
 # epochs under --bucket, and 150 epochs without it (does bucketing cost accuracy?), for RoPE
 # and vanilla, cheapest first; each point is one bench/recipe_run.sh experiment.
-#   bash bench/curve.sh [SEED]      # all points: a day or more of a 2-core Xeon (its first run logged ~85 s an epoch)
+#   bash bench/curve.sh [SEED]      # all points: about 20 hours of a 2-core Xeon (~40 s a bucketed epoch)
 #   bash bench/curve.sh --table [SEED]   # only the table of the points finished so far
 # Interrupted? Run it again: finished points are skipped and the interrupted one resumes.
 # The finetuning runs in micro-batches of 32 (the handout's updates in a quarter of its memory).
