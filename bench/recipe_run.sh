@@ -8,6 +8,7 @@
 # dev accuracy line.
 # Interrupted (a session's end, Ctrl-C)? Run the same command again: a stage whose output is
 # there is skipped, an interrupted training resumes from its state, and the log is appended to.
+# A finished run only prints its log's last line again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1 variant=$2 seed=$3 pretrain_flags=$4 finetune_flags=${5:-}
@@ -18,6 +19,10 @@ identity="$variant seed $seed; pretrain: ${PRETRAINED:-$pretrain_flags}; finetun
 if [ -f "$work/identity" ] && [ "$(cat "$work/identity")" != "$identity" ]; then
   echo "recipe_run.sh: $work holds a run with other settings ($(cat "$work/identity")); choose another NAME (or remove it)" >&2
   exit 2
+fi
+if [ -f "$work/dev.predictions" ]; then  # finished: its log already ends with the dev accuracy
+  tail -1 "$log"
+  exit 0
 fi
 [ -d "$work/src" ] || cp -r "$root/src" "$work/src"  # a resumed run keeps its snapshot
 echo "$identity" >"$work/identity"
