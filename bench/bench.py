@@ -217,8 +217,11 @@ def main():
               + (" % of ceiling |" if ceiling else "") + " peak memory (MiB) |")
         print("|---|---|---|---|---|---|---|" + ("---|" if ceiling else "") + "---|")
         for phase in ("pretrain", "finetune"):
-            paths = ["reference", "default"] + (["bucket", "bucket_subnormals"] if phase == "pretrain" else [])
-            paths += ["compile"] if on_cuda else []
+            paths = ["reference", "default"] + (["bucket"] if phase == "pretrain" else [])
+            if on_cuda:
+                paths.append("compile")
+            elif phase == "pretrain":
+                paths.append("bucket_subnormals")  # subnormals are flushed on the CPU only
             runs = interleaved(args.rounds, paths, partial(run_isolated, phase=phase, variant=args.variant,
                                                                 init_params=args.init_params))
             reference_rates = [r["nonpad_per_s"] for r in runs["reference"]]
