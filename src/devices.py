@@ -36,8 +36,8 @@ def prepare(device, flush_subnormals=True):
 
     x86 CPUs compute with subnormals tens of times slower than with other floats. As training
     sharpens attention, a few percent of the softmax weights fall below 1.2e-38, and every matmul
-    that reads them slows down: a faithful pretraining on a 2-core CPU ran 2.6x slower by its
-    sixth epoch than with them flushed to zero (bench/RESULTS.md). Each CPU thread has its own
+    that reads them slows down: on a 2-core CPU, bucketed pretraining steps from trained weights
+    ran 2.9x slower than with them flushed to zero (bench/RESULTS.md). Each CPU thread has its own
     setting and the worker threads copy the main thread's when they start, so this must run
     before the first multi-threaded tensor operation.
     """
