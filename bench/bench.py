@@ -49,6 +49,7 @@ def measure_training(phase, path, variant, init_params=None):
     import torch
 
     import devices
+    from checkpoint import load_params
     from dataset import CharCorruptionDataset, NameDataset
     from model import GPT, GPTConfig
     from reference import use_reference_layers
@@ -65,7 +66,7 @@ def measure_training(phase, path, variant, init_params=None):
         dataset = NameDataset(corpus, (ROOT / "birth_places_train.tsv").read_text(encoding="utf-8"))
     model = GPT(GPTConfig(corpus.vocab_size, 128, rope=variant == "rope")).to(device)
     if init_params:
-        model.load_state_dict(torch.load(init_params, map_location=device, weights_only=True))
+        load_params(model, init_params)  # names a file of the other variant or size
     if path == "reference":
         use_reference_layers(model)
     batch_size = 128 if phase == "pretrain" else 256
