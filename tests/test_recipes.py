@@ -266,6 +266,21 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     assert (finetune.batch_size, finetune.micro_batch_size, finetune.learning_rate) == (256, 32, 6e-4)
 
 
+def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monkeypatch):
+    monkeypatch.setattr(run, "Trainer", RecordingTrainer)
+    RecordingTrainer.configs = []
+    wiki = files["wiki"]
+    run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "best"])
+    run.main(["finetune", "rope", str(wiki), "--writing_params_path", "f.params", "--recipe", "best",
+              "--reading_params_path", "p.params", "--finetune_corpus_path", str(files["train"])])
+    (pretrain, _), (finetune, _) = RecordingTrainer.configs
+    assert (pretrain.max_epochs, pretrain.batch_size, pretrain.learning_rate, pretrain.bucket) == \
+        (650, 128, 6e-3, False)
+    assert pretrain.label == "recipe best, dropout 0, augment fullname,longviews,packed"
+    assert (finetune.max_epochs, finetune.batch_size, finetune.learning_rate) == (10, 256, 1e-4)
+    assert finetune.label == "recipe best, dropout 0"
+
+
 def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
     assert run.main(["pretrain", "rope", str(files["wiki"]), "--writing_params_path", "p.params",
                      "--recipe", "laptop", "--augment", "fullname,longviews", "--mix_corpus_path",
