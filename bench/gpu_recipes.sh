@@ -3,10 +3,14 @@
 # `--recipe best` at the full budget (650 epochs, --compile), side by side in one session.
 # For each VARIANT, both pretrain + finetune + evaluate on dev through bench/recipe_run.sh
 # (logs and dev predictions in bench/results/recipes/gpu_*; about 3.5 min a run on an H100).
-#   bash bench/gpu_recipes.sh [SEED] VARIANT...     # e.g. bash bench/gpu_recipes.sh 0 rope vanilla
+#   bash bench/gpu_recipes.sh SEED VARIANT...     # e.g. bash bench/gpu_recipes.sh 0 rope vanilla
 # With OUT set (the device machine's output folder), the logs and predictions are copied there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ $# -lt 2 ]; then
+  echo "usage: bash bench/gpu_recipes.sh SEED VARIANT... (e.g. 0 rope vanilla)" >&2
+  exit 2
+fi
 seed=$1
 shift
 export PYTHON=${PYTHON:-python3} PYTHONUNBUFFERED=1

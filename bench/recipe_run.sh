@@ -28,7 +28,13 @@ fi
 echo "$identity" >"$work/identity"
 cd "$work"
 run() { "$PYTHON" "$work/src/run.py" "$@"; }
-timed_run() { /usr/bin/time -f "$1 peak RSS %M KB" "$PYTHON" "$work/src/run.py" "${@:2}"; }
+timed_run() {  # with its peak memory where GNU time is installed
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "$1 peak RSS %M KB" "$PYTHON" "$work/src/run.py" "${@:2}"
+  else
+    "$PYTHON" "$work/src/run.py" "${@:2}"
+  fi
+}
 train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlier run of this command did
   if [ -f "$1.params" ] && [ ! -f "$1.params.state" ]; then  # params written, no state left to resume
     echo "# $1: done by an earlier run of this command"
