@@ -28,8 +28,8 @@ RECIPES = {
         "finetune": dict(micro_batch_size=32),
     },
     "best": {
-        "about": "the handout's pretraining compute (650 epochs, batch 128, lr 6e-3) spent on what memorised and "
-                 "answered best on the CPU: dropout 0, documents augmented (fullname, longviews, packed); finetuning "
+        "about": "the handout's pretraining compute (650 epochs, batch 128, lr 6e-3) spent on the settings of the best "
+                 "CPU dev figure: dropout 0, documents augmented (fullname, longviews, packed); finetuning "
                  "gently (dropout 0, lr 1e-4), which keeps the memory; not yet measured at 650 epochs (needs a GPU)",
         "pretrain": dict(dropout=0.0, augment="fullname,longviews,packed"),
         "finetune": dict(dropout=0.0, finetune_lr=1e-4),
