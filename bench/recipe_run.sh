@@ -32,7 +32,7 @@ timed_run() {  # with its peak memory where GNU time is installed
   if [ -x /usr/bin/time ]; then
     /usr/bin/time -f "$1 peak RSS %M KB" "$PYTHON" "$work/src/run.py" "${@:2}"
   else
-    "$PYTHON" "$work/src/run.py" "${@:2}"
+    run "${@:2}"
   fi
 }
 train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlier run of this command did
