@@ -68,6 +68,8 @@ def departures(args):
     parts = [f"recipe {args.recipe}"] if args.recipe else []
     if args.dropout is not None:
         parts.append(f"dropout {args.dropout:g}")
+    if args.weight_decay is not None:
+        parts.append(f"weight decay {args.weight_decay:g}")
     if args.augment is not None:
         parts.append(f"augment {','.join(augmentation_names(args))}")
     if args.function == "pretrain" and args.mix_corpus_path is not None:

@@ -85,6 +85,10 @@ def build_parser():
     extra.add_argument("--dropout", type=float, default=None,
                        help="embedding, attention and residual dropout (the handout's 0.1; 0 memorises faster "
                             "and lets the CPU use fused attention)")
+    extra.add_argument("--weight_decay", type=float, default=None,
+                       help="AdamW's decoupled weight decay of every weight but the biases (the handout's 0.1): "
+                            "each step shrinks the weights by lr x weight_decay, pulling what was memorised "
+                            "back toward zero")
     extra.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     extra.add_argument("--state_interval", type=float, default=300.0,
                        help="seconds between saves of the resumable training state (default 300)")
@@ -193,6 +197,8 @@ def check_arguments(args):
         raise UserError(f"--num_workers must be 0 or more (got {args.num_workers})")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         raise UserError(f"--dropout must be at least 0 and below 1 (got {args.dropout})")
+    if args.weight_decay is not None and not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        raise UserError(f"--weight_decay must be 0 or a positive number (got {args.weight_decay})")
     check_pretraining_data(args)
     inputs = [(args.pretrain_corpus_path, "pretraining corpus"), (args.eval_corpus_path, "eval corpus"),
               (args.mix_corpus_path, "mix corpus")]
@@ -261,6 +267,8 @@ def run_identity(args, model, corpus, finetune_text=None):
 
 def trainer_config(args, settings, writer, identity):
     """The assignment's TrainerConfig for one function, with the extra options applied."""
+    if args.weight_decay is not None:
+        settings = dict(settings, weight_decay=args.weight_decay)
     return TrainerConfig(
         **settings, lr_decay=True, writer=writer,
         num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding, max_steps=args.max_steps,

@@ -350,6 +350,7 @@ class Trainer:
         c = self.config
         return {**c.state_identity, "max_epochs": c.max_epochs, "max_steps": c.max_steps,
                 "batch_size": c.batch_size, "learning_rate": c.learning_rate, "lr_decay": c.lr_decay,
+                "weight_decay": c.weight_decay,
                 "warmup_tokens": float(c.warmup_tokens), "final_tokens": float(c.final_tokens),
                 "bucket": c.bucket, "examples": len(self.train_dataset), "world_size": self.world_size}
 
