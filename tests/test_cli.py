@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import run
-from conftest import ROOT
+from conftest import ROOT, small_model
+from dataset import CharCorruptionDataset
+from trainer import Trainer
 
 CORRECT_LINE = re.compile(r"^Correct: (\d+)\.0 out of (\d+)\.0: ([\d.]+)%$", re.M)
 SMALL = ["--batch_size", "16", "--max_epochs", "1"]
@@ -87,6 +89,20 @@ def test_handout_hyperparameters(world_files, tmp_path, monkeypatch):
         (75, 256, 6e-4, 200 * 48 * 128)
     assert (tuned.max_epochs, tuned.learning_rate, tuned.warmup_tokens) == (10, 1e-4, 512 * 20)
     assert not pre.mixed_precision and not pre.bucket and not pre.compile
+    assert pre.weight_decay == scratch.weight_decay == tuned.weight_decay == 0.1
+
+
+def test_weight_decay_reaches_the_optimizer_and_the_fingerprint(world_files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run, "Trainer", RecordingTrainer)
+    RecordingTrainer.configs = []
+    cli("pretrain", "vanilla", world_files["wiki"], "--writing_params_path", "p.params", "--weight_decay", "0.25")
+    (config, _), = RecordingTrainer.configs
+    assert config.weight_decay == 0.25 and config.label == "weight decay 0.25"
+    corpus = CharCorruptionDataset(world_files["wiki"].read_text(encoding="utf-8"), 32)
+    trainer = Trainer(small_model(corpus.vocab_size), corpus, None, config)
+    assert [group["weight_decay"] for group in trainer.optimizer.param_groups] == [0.25, 0.0]  # weights, biases
+    assert trainer.fingerprint()["weight_decay"] == 0.25  # a state saved at another decay is not resumed
 
 
 def test_parser_matches_the_handout():

@@ -226,6 +226,8 @@ def test_dataset_script_with_missing_or_bad_data(tmp_path, setup, message):
     (["--state_interval", "-5"], "--state_interval must be 0 or more"),
     (["--num_workers", "-1"], "--num_workers must be 0 or more"),
     (["--dropout", "1"], "--dropout must be"),
+    (["--weight_decay=-0.1"], "--weight_decay must be 0 or a positive number"),
+    (["--weight_decay", "nan"], "--weight_decay must be 0 or a positive number"),
     (["--device", "cuda:99"], "cuda"),
 ])
 def test_numbers_that_make_no_sense(files, capsys, flags, message):
