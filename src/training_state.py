@@ -61,6 +61,11 @@ def file_digest(path):
         return digest(f.read())
 
 
+# Settings the fingerprint records since after states were first written, with the value every
+# earlier run had: a state saved before still resumes a run with that value.
+RECORDED_LATER = {"weight_decay": 0.1}
+
+
 def differences(saved, current, prefix=""):
     """'key saved vs current' for every entry that differs, nested dicts flattened (a.b)."""
     found = []
@@ -121,7 +126,7 @@ class TrainingState:
         state = checkpoint.load(self.path, "training state")
         if not isinstance(state, dict) or not isinstance(state.get("fingerprint"), dict):
             raise UserError(f"{self.path!r} is not a training state; delete it or add --fresh to start afresh")
-        changed = differences(state["fingerprint"], self.fingerprint)
+        changed = differences({**RECORDED_LATER, **state["fingerprint"]}, self.fingerprint)
         if changed:
             raise UserError(f"the training state {self.path!r} belongs to a run with other settings "
                             f"({'; '.join(changed)}); restore them to resume, or add --fresh to start afresh")

@@ -1,5 +1,6 @@
 """Runs survive interruption: resumed runs end bit-identical to uninterrupted ones; writes are atomic."""
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -8,8 +9,10 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, small_model, tiny_world
+from dataset import CharCorruptionDataset
 from fileio import UserError, atomic_write, atomic_write_text
+from trainer import Trainer, TrainerConfig
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +101,20 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
         atomic_write(path, broken)
     assert path.read_text() == "good\n"
     assert os.listdir(tmp_path) == ["result.txt"], "no temporary file left behind"
+
+
+def test_a_state_saved_before_weight_decay_was_recorded_still_resumes(tmp_path):
+    corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
+
+    def trainer(weight_decay):
+        config = TrainerConfig(max_epochs=1, batch_size=4, weight_decay=weight_decay,
+                               state_path=str(tmp_path / "p.params.state"))
+        return Trainer(small_model(corpus.vocab_size), corpus, None, config)
+    old = trainer(0.1)
+    del old.state.fingerprint["weight_decay"]  # as the code before it wrote states
+    old.state.save(old, 0, 2, random.getstate())
+    new = trainer(0.1)
+    assert new.state.load(new).batches_done == 2
+    other = trainer(0.0)
+    with pytest.raises(UserError, match=r"\(weight_decay 0.1 vs 0.0\)"):
+        other.state.load(other)
