@@ -61,8 +61,8 @@ def file_digest(path):
         return digest(f.read())
 
 
-# Settings the fingerprint records since after states were first written, with the value every
-# earlier run had: a state saved before still resumes a run with that value.
+# Settings added to the fingerprint after states were first saved, with the value every earlier
+# run used: a state saved by an earlier version still resumes a run with that value.
 RECORDED_LATER = {"weight_decay": 0.1}
 
 
