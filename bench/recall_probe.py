@@ -12,6 +12,8 @@ of their wiki.txt document:
   finetuned model names the person and nothing else, so this is closer to what it can extract.
   The chance level beside it counts continuations that hold the place of the next person on
   the list instead (common places such as London come up unasked).
+- with --by_position, cloze recall by where the place ends in the document: views reach a late
+  place less often, and a place right after the title ('NAME. Born in ') has no cue but the name.
 - with --lead TEXT, name recall again with TEXT before each title ({name} in it becomes the
   person's name): pretraining puts every title at the start of its example, a question does not;
   does the model still recall the place once the name stands after other text? (The continuation
@@ -53,6 +55,16 @@ def cloze_prompts(people):
     return [(document[:start], place) for document, _, start, place in people]
 
 
+PLACE_END_BINS = (0, 40, 56, 70, 84, 98, 113)  # [0, 40), [40, 56), ..., [98, 113): characters
+
+
+def cloze_hits_by_place_end(people, hits, edges=PLACE_END_BINS):
+    """[(lo, hi, hits, people)] for each bin [lo, hi) of the character where the place ends."""
+    ends = [start + len(place) for _, _, start, place in people]
+    return [(lo, hi, sum(hit for hit, end in zip(hits, ends) if lo <= end < hi), sum(lo <= end < hi for end in ends))
+            for lo, hi in zip(edges, edges[1:])]
+
+
 def name_recall_hits(continuations, places):
     """(hits, chance hits): continuations holding their own place, and holding the next person's."""
     hits = sum(place in text for text, place in zip(continuations, places))
@@ -84,6 +96,8 @@ def main():
     parser.add_argument("variant", choices=["vanilla", "rope"])
     parser.add_argument("--tsv", default=str(ROOT / "birth_places_train.tsv"))
     parser.add_argument("--wiki", default=str(ROOT / "wiki.txt"))
+    parser.add_argument("--by_position", action="store_true",
+                        help="also print cloze recall by the character where the place ends")
     parser.add_argument("--lead", help="also probe name recall with this text before each title "
                                        "({name}: the person's name), e.g. 'Where was {name} born? '")
     args = parser.parse_args()
@@ -98,8 +112,13 @@ def main():
     count = len(people)
     pairs = cloze_prompts(people)
     continuations = continue_greedily(model, corpus, [prefix for prefix, _ in pairs], 24)
-    hits = sum(text.startswith(place) for text, (_, place) in zip(continuations, pairs))
+    cloze_hits = [text.startswith(place) for text, (_, place) in zip(continuations, pairs)]
+    hits = sum(cloze_hits)
     print(f"cloze recall: {hits} of {count} places ({100 * hits / count:.1f}%) in {args.tsv}")
+    if args.by_position:
+        for lo, hi, hits, people_in_bin in cloze_hits_by_place_end(people, cloze_hits):
+            share = f"{100 * hits / people_in_bin:.1f}%" if people_in_bin else "-"
+            print(f"  place ends at character [{lo}, {hi}): {hits} of {people_in_bin} ({share})")
     titles = [title for _, title, _, _ in people]
     places = [place for *_, place in people]
     hits, chance = name_recall(model, corpus, titles, places, longest)

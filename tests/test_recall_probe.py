@@ -25,6 +25,12 @@ def test_probe_people_are_those_whose_place_opens_their_document():
     assert len(recall_probe.probe_people(QUESTIONS[:1], PLACES[:1], DOCUMENTS[:1], longest=36)) == 1
 
 
+def test_cloze_hits_are_counted_by_where_the_place_ends():
+    people = recall_probe.probe_people(QUESTIONS, PLACES, DOCUMENTS, longest=112)  # places end at 36, 33, 32
+    assert recall_probe.cloze_hits_by_place_end(people, [True, False, True], edges=(0, 33, 40, 50)) == [
+        (0, 33, 1, 1), (33, 40, 1, 2), (40, 50, 0, 0)]  # Cy ends at 32; Ada (36, hit) and Bo (33, miss)
+
+
 def test_name_recall_counts_own_places_and_the_chance_level():
     continuations = ["Ada Moss was born in Lima.", "Bo Nash was born in Oslo.", "Cy Orr of Oslo"]
     assert recall_probe.name_recall_hits(continuations, ["Paris", "Lima", "Oslo"]) == (1, 2)  # own: Cy; next: Ada, Bo
@@ -73,7 +79,7 @@ def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
     tsv = tmp_path / "three.tsv"
     tsv.write_text("".join((ROOT / "birth_places_train.tsv").read_text(encoding="utf-8").splitlines(True)[:3]))
     monkeypatch.setattr(sys, "argv", ["recall_probe.py", str(params), "vanilla", "--tsv", str(tsv),
-                                      "--lead", "Where was {name} born? "])
+                                      "--lead", "Where was {name} born? ", "--by_position"])
     recall_probe.main()
     out = capsys.readouterr().out
     assert re.search(r"^cloze recall: \d of 3 places \(\d+\.\d%\) in .*three\.tsv$", out, re.M)
@@ -81,3 +87,7 @@ def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
                      r"\(another person's place: \d, \d+\.\d%\)$", out, re.M)
     assert re.search(r"^name recall after 'Where was \{name\} born\? ': \d of 3 places \(\d+\.\d%\) "
                      r"\(another person's place: \d, \d+\.\d%\)$", out, re.M)
+    bins = re.findall(r"^  place ends at character \[(\d+), (\d+)\): (\d) of (\d) ", out, re.M)
+    assert [(int(lo), int(hi)) for lo, hi, _, _ in bins] == list(zip(recall_probe.PLACE_END_BINS,
+                                                                     recall_probe.PLACE_END_BINS[1:]))
+    assert sum(int(people) for *_, people in bins) == 3
