@@ -116,9 +116,9 @@ def main():
     hits = sum(cloze_hits)
     print(f"cloze recall: {hits} of {count} places ({100 * hits / count:.1f}%) in {args.tsv}")
     if args.by_position:
-        for lo, hi, hits, people_in_bin in cloze_hits_by_place_end(people, cloze_hits):
-            share = f"{100 * hits / people_in_bin:.1f}%" if people_in_bin else "-"
-            print(f"  place ends at character [{lo}, {hi}): {hits} of {people_in_bin} ({share})")
+        for lo, hi, bin_hits, people_in_bin in cloze_hits_by_place_end(people, cloze_hits):
+            share = f"{100 * bin_hits / people_in_bin:.1f}%" if people_in_bin else "-"
+            print(f"  place ends at character [{lo}, {hi}): {bin_hits} of {people_in_bin} ({share})")
     titles = [title for _, title, _, _ in people]
     places = [place for *_, place in people]
     hits, chance = name_recall(model, corpus, titles, places, longest)
