@@ -24,6 +24,10 @@ AUGMENTATIONS = {
     "longviews": "documents are cut to a random length in the upper half, [56, 112] characters, "
                  "instead of [4, 112]: a view holds the birth place (within the first 112 characters "
                  "for 95% of the training people) more often",
+    "bornviews": "documents are cut 32-56 characters after their first 'born' (at most 112 characters; "
+                 "[56, 112] as longviews where there is none): for 95% of the training people the place ends "
+                 "within 40 characters of it, so 90% of their views hold the place against longviews' 79%, at "
+                 "the same mean length. No labels: every document is cut alike, whoever it is about",
     "skipwords": "each word of the body except the person's own name is left out of a view with "
                  "probability 0.3 (drawn afresh for every view): the place follows the name in ever "
                  "different contexts, so that it must be recalled from the name, not from the words "
@@ -77,6 +81,10 @@ def skip_words(name, body, share=SKIPPED_SHARE):
     return body if name is None else f"{name}. {body}"
 
 
+BORN = re.compile(r"\b[Bb]orn\b")
+BORN_REACH = (32, 56)  # characters a 'bornviews' view runs on after 'born'
+
+
 def unknown_augmentations(names):
     return sorted(set(names) - AUGMENTATIONS.keys())
 
@@ -98,12 +106,19 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
             self.parts = [title_and_body(document) for document in self.data]
 
     def truncated_document(self, idx):
-        """The assignment's cut to [4, 112] characters ([56, 112] with longviews), of document idx
-        or (skipwords) of a view of it with words left out; (packed) after another document's end."""
+        """The assignment's cut to [4, 112] characters ([56, 112] with longviews, or a little after
+        'born' with bornviews), of document idx or (skipwords) of a view of it with words left out;
+        (packed) after another document's end."""
         document = skip_words(*self.parts[idx]) if "skipwords" in self.augmentations else self.data[idx]
-        shortest = self.longest_view // 2 if "longviews" in self.augmentations else 4
-        view = document[:random.randint(shortest, self.longest_view)]
+        view = document[:self.view_length(document)]
         return self.lead() + view if "packed" in self.augmentations else view
+
+    def view_length(self, document):
+        born = BORN.search(document) if "bornviews" in self.augmentations else None
+        if born:
+            return min(self.longest_view, born.end() + random.randint(*BORN_REACH))
+        long_views = {"longviews", "bornviews"} & set(self.augmentations)
+        return random.randint(self.longest_view // 2 if long_views else 4, self.longest_view)
 
     def lead(self):
         """'packed': the end of a document drawn at random, then a space; 1 to 15 characters, what

@@ -59,6 +59,21 @@ def test_long_views_hold_the_upper_half(tiny_corpus):
     assert x.shape == y.shape == (views.block_size,)
 
 
+def test_born_views_end_a_little_after_born():
+    early = "Ada Moss. Ada Moss was born in Paris and " + "x" * 100
+    late = "Bo Li. " + "y" * 80 + " Born in Oslo " + "z" * 40
+    unborn = "Cy Ng. " + "w" * 120  # no 'born', nor in the next one: cut as longviews
+    documents = [early, late, unborn, "Di Wu. A newborn reborn " + "v" * 120]
+    views = AugmentedCorruptionDataset(CharCorruptionDataset("\n".join(documents), 128), ["bornviews"])
+    random.seed(0)
+    lengths = [{len(views.truncated_document(idx)) for _ in range(2000)} for idx in range(4)]
+    born_end = early.index("born") + 4
+    assert lengths[0] == set(range(born_end + 32, born_end + 57))
+    assert lengths[1] == {views.longest_view}, "at most 112 characters"
+    assert lengths[2] == lengths[3] == set(range(views.longest_view // 2, views.longest_view + 1))
+    assert all(views.truncated_document(0).startswith(early[:born_end + 32]) for _ in range(50))
+
+
 def test_tail_span_reads_the_document_in_order(tiny_corpus):
     tail = AugmentedCorruptionDataset(tiny_corpus, ["tailspan"])
     for idx in range(len(tail)):
@@ -190,7 +205,7 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 
 @pytest.mark.parametrize("flags, message", [
     (["--augment", "fullname,shuffle"],
-     "--augment 'fullname,shuffle': choose from fullname, longviews, skipwords, tailspan, packed"),
+     "--augment 'fullname,shuffle': choose from fullname, longviews, bornviews, skipwords, tailspan, packed"),
     (["--augment", ","], "choose from"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
     (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),
