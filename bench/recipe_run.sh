@@ -56,7 +56,8 @@ train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlie
     train pretrain $pretrain_flags
   fi
   if [ -z "${PRETRAINED:-}" ] && [ ! -f pretrain.recall ]; then
-    "$PYTHON" "$root/bench/recall_probe.py" pretrain.params "$variant" >pretrain.recall.part
+    "$PYTHON" "$root/bench/recall_probe.py" pretrain.params "$variant" --by_position \
+      --lead 'Where was {name} born? ' >pretrain.recall.part
     mv pretrain.recall.part pretrain.recall && cat pretrain.recall
   fi
   echo "# finetune: $finetune_flags"
