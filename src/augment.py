@@ -25,9 +25,10 @@ AUGMENTATIONS = {
                  "instead of [4, 112]: a view holds the birth place (within the first 112 characters "
                  "for 95% of the training people) more often",
     "bornviews": "documents are cut 32-56 characters after their first 'born' (at most 112 characters; "
-                 "[56, 112] as longviews where there is none): for 95% of the training people the place ends "
-                 "within 40 characters of it, so 90% of their views hold the place against longviews' 79%, at "
-                 "the same mean length. No labels: every document is cut alike, whoever it is about",
+                 "[56, 112] as longviews where there is none): for 95% of the training people whose document "
+                 "has one the place ends within 40 characters of it, so 90% of their views hold the place "
+                 "against longviews' 79%, at the same mean length. No labels: every document is cut alike, "
+                 "whoever it is about",
     "skipwords": "each word of the body except the person's own name is left out of a view with "
                  "probability 0.3 (drawn afresh for every view): the place follows the name in ever "
                  "different contexts, so that it must be recalled from the name, not from the words "
