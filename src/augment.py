@@ -36,6 +36,11 @@ AUGMENTATIONS = {
     "tailspan": "the masked span is always the view's last characters, so the model reads every "
                 "document in order up to it (prefix + two marks + the rest); the infilling of a middle "
                 "span is dropped",
+    "bornspan": "the masked span starts where the view's first 'born' ends (earlier if the span would not fit; "
+                "anywhere, as the handout's, in views without one), so the model writes what follows 'born' "
+                "(mostly ' in PLACE') after a mark from the rest of the view, as the finetuned model writes the "
+                "place after the question's mark; the span's length stays the handout's. No labels: every view "
+                "is masked alike. Not with tailspan",
     "packed": "each view follows the last 0-14 characters of another document drawn at random and a "
               "space, as in the packed sequences of GPT pretraining, so that the title no longer always "
               "opens the example: a question names the person after 'Where was ', and a model that only "
@@ -84,6 +89,7 @@ def skip_words(name, body, share=SKIPPED_SHARE):
 
 BORN = re.compile(r"\b[Bb]orn\b")
 BORN_REACH = (32, 56)  # characters a 'bornviews' view runs on after 'born'
+SPAN_PLACERS = {"tailspan", "bornspan"}
 
 
 def unknown_augmentations(names):
@@ -97,6 +103,8 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         unknown = unknown_augmentations(augmentations)
         if unknown:
             raise ValueError(f"unknown augmentation(s) {', '.join(unknown)}: choose from {', '.join(AUGMENTATIONS)}")
+        if SPAN_PLACERS <= set(augmentations):
+            raise ValueError("tailspan and bornspan both choose where the masked span starts: pick one")
         self.stoi, self.itos = plain.stoi, plain.itos
         self.block_size, self.vocab_size = plain.block_size, plain.vocab_size
         self.augmentations = tuple(augmentations)
@@ -129,9 +137,12 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         return other[max(0, len(other) - kept):] + " "
 
     def span_start(self, document, span):
-        if "tailspan" not in self.augmentations:
-            return super().span_start(document, span)
-        return len(document) - span
+        born = BORN.search(document) if "bornspan" in self.augmentations else None
+        if born:
+            return min(born.end(), len(document) - span)
+        if "tailspan" in self.augmentations:
+            return len(document) - span
+        return super().span_start(document, span)
 
 
 class MixedDataset(Dataset):

@@ -8,7 +8,8 @@ brings in a dev or test question.
 import math
 import os
 
-from augment import AUGMENTATIONS, AugmentedCorruptionDataset, MixedDataset, held_out_items, unknown_augmentations
+from augment import (AUGMENTATIONS, SPAN_PLACERS, AugmentedCorruptionDataset, MixedDataset, held_out_items,
+                     unknown_augmentations)
 from dataset import NameDataset
 from fileio import UserError, read_text, same_file
 from utils import read_eval_corpus
@@ -55,6 +56,9 @@ def check_pretraining_data(args):
         unknown = unknown_augmentations(augmentation_names(args))
         if unknown or not augmentation_names(args):
             raise UserError(f"--augment {args.augment!r}: choose from {', '.join(AUGMENTATIONS)} (comma-separated)")
+        if SPAN_PLACERS <= set(augmentation_names(args)):
+            raise UserError(f"--augment {args.augment!r}: tailspan and bornspan both choose where the masked span "
+                            f"starts; pick one")
     if args.function == "pretrain" and not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
         raise UserError(f"--mix_share must be between 0 and 1 (got {args.mix_share})")
 

@@ -83,6 +83,27 @@ def test_tail_span_reads_the_document_in_order(tiny_corpus):
         assert empty == "" and tail.data[idx].startswith(prefix + masked[:-1])
 
 
+def test_born_span_masks_what_follows_born():
+    documents = ["Ada Moss. Ada Moss, a poet and a cook, was born in Paris and wrote " + "x" * 40, "Bo Li. " + "y" * 60,
+                 "Cy Ng. A newborn, Cy Ng was born in Oslo"]
+    spans = AugmentedCorruptionDataset(CharCorruptionDataset("\n".join(documents), 128), ["longviews", "bornspan"])
+    random.seed(0)
+    starts = [set(), set(), set()]
+    for _ in range(300):
+        for idx, document in enumerate(documents):
+            x, _ = spans[idx]
+            text = "".join(spans.itos[int(i)] for i in x).rstrip(spans.PAD_CHAR)
+            prefix, suffix, masked = text.split(MASK_CHAR)
+            assert document.startswith(prefix + masked + suffix)
+            starts[idx].add(len(prefix))
+    born_end = documents[0].index("born") + 4
+    assert max(starts[0]) == born_end and min(starts[0]) < born_end, "after 'born'; earlier where it would not fit"
+    assert len(starts[1]) > 20, "no 'born': anywhere, as the handout's"
+    assert max(starts[2]) == documents[2].index(" born") + 5, "'newborn' is not an anchor"
+    with pytest.raises(ValueError, match="pick one"):
+        AugmentedCorruptionDataset(spans, ["tailspan", "bornspan"])
+
+
 def test_packed_views_follow_another_documents_end(tiny_corpus):
     packed = AugmentedCorruptionDataset(tiny_corpus, ["longviews", "packed"])
     random.seed(2)
@@ -205,8 +226,9 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 
 @pytest.mark.parametrize("flags, message", [
     (["--augment", "fullname,shuffle"],
-     "--augment 'fullname,shuffle': choose from fullname, longviews, bornviews, skipwords, tailspan, packed"),
+     "--augment 'fullname,shuffle': choose from fullname, longviews, bornviews, skipwords, tailspan, bornspan, packed"),
     (["--augment", ","], "choose from"),
+    (["--augment", "bornspan,longviews,tailspan"], "tailspan and bornspan both choose where the masked span starts"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
     (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),
 ])
