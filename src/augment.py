@@ -96,6 +96,13 @@ def unknown_augmentations(names):
     return sorted(set(names) - AUGMENTATIONS.keys())
 
 
+def span_conflict(names):
+    """Why these augmentations cannot go together (None if they can)."""
+    if SPAN_PLACERS <= set(names):
+        return "tailspan and bornspan both choose where the masked span starts: pick one"
+    return None
+
+
 class AugmentedCorruptionDataset(CharCorruptionDataset):
     """A CharCorruptionDataset's examples drawn from augmented documents (same vocabulary)."""
 
@@ -103,12 +110,13 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         unknown = unknown_augmentations(augmentations)
         if unknown:
             raise ValueError(f"unknown augmentation(s) {', '.join(unknown)}: choose from {', '.join(AUGMENTATIONS)}")
-        if SPAN_PLACERS <= set(augmentations):
-            raise ValueError("tailspan and bornspan both choose where the masked span starts: pick one")
+        if span_conflict(augmentations):
+            raise ValueError(span_conflict(augmentations))
         self.stoi, self.itos = plain.stoi, plain.itos
         self.block_size, self.vocab_size = plain.block_size, plain.vocab_size
         self.augmentations = tuple(augmentations)
         self.data = plain.data
+        self.view_start = 0  # characters of packed lead before the view in the latest example
         if "fullname" in self.augmentations:
             self.data = [full_name(document) for document in self.data]
         if "skipwords" in self.augmentations:
@@ -120,7 +128,9 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         (packed) after another document's end."""
         document = skip_words(*self.parts[idx]) if "skipwords" in self.augmentations else self.data[idx]
         view = document[:self.view_length(document)]
-        return self.lead() + view if "packed" in self.augmentations else view
+        lead = self.lead() if "packed" in self.augmentations else ""
+        self.view_start = len(lead)  # where span_start looks for 'born': in the view, never in the lead
+        return lead + view
 
     def view_length(self, document):
         born = BORN.search(document) if "bornviews" in self.augmentations else None
@@ -137,7 +147,7 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         return other[max(0, len(other) - kept):] + " "
 
     def span_start(self, document, span):
-        born = BORN.search(document) if "bornspan" in self.augmentations else None
+        born = BORN.search(document, self.view_start) if "bornspan" in self.augmentations else None
         if born:
             return min(born.end(), len(document) - span)
         if "tailspan" in self.augmentations:

@@ -8,7 +8,7 @@ brings in a dev or test question.
 import math
 import os
 
-from augment import (AUGMENTATIONS, SPAN_PLACERS, AugmentedCorruptionDataset, MixedDataset, held_out_items,
+from augment import (AUGMENTATIONS, AugmentedCorruptionDataset, MixedDataset, held_out_items, span_conflict,
                      unknown_augmentations)
 from dataset import NameDataset
 from fileio import UserError, read_text, same_file
@@ -56,9 +56,9 @@ def check_pretraining_data(args):
         unknown = unknown_augmentations(augmentation_names(args))
         if unknown or not augmentation_names(args):
             raise UserError(f"--augment {args.augment!r}: choose from {', '.join(AUGMENTATIONS)} (comma-separated)")
-        if SPAN_PLACERS <= set(augmentation_names(args)):
-            raise UserError(f"--augment {args.augment!r}: tailspan and bornspan both choose where the masked span "
-                            f"starts; pick one")
+        conflict = span_conflict(augmentation_names(args))
+        if conflict:
+            raise UserError(f"--augment {args.augment!r}: {conflict}")
     if args.function == "pretrain" and not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
         raise UserError(f"--mix_share must be between 0 and 1 (got {args.mix_share})")
 
@@ -76,6 +76,8 @@ def departures(args):
         parts.append(f"weight decay {args.weight_decay:g}")
     if args.augment is not None:
         parts.append(f"augment {','.join(augmentation_names(args))}")
+    if args.function == "pretrain" and args.init_params_path is not None:
+        parts.append(f"from {args.init_params_path}")
     if args.function == "pretrain" and args.mix_corpus_path is not None:
         parts.append(f"{args.mix_share:.0%} of examples QA items from {args.mix_corpus_path}")
     if args.function == "finetune" and args.replay_share is not None:

@@ -88,6 +88,10 @@ def build_parser():
     extra.add_argument("--weight_decay", type=float, default=None,
                        help="AdamW's decoupled weight decay of every weight but the biases (the handout's 0.1); "
                             "at 0 a 60-epoch pretraining memorised a third as much (bench/RESULTS.md, E14)")
+    extra.add_argument("--init_params_path", default=None, metavar="PARAMS",
+                       help="pretrain from these params instead of random weights, e.g. a second stage on other "
+                            "--augment settings (a curriculum); warmup and cosine start again over --max_epochs "
+                            "(the handout always pretrains from scratch)")
     extra.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     extra.add_argument("--state_interval", type=float, default=300.0,
                        help="seconds between saves of the resumable training state (default 300)")
@@ -198,6 +202,9 @@ def check_arguments(args):
         raise UserError(f"--dropout must be at least 0 and below 1 (got {args.dropout})")
     if args.weight_decay is not None and not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
         raise UserError(f"--weight_decay must be 0 or a positive number (got {args.weight_decay})")
+    if args.init_params_path is not None and args.function != "pretrain":
+        raise UserError(f"--init_params_path starts a pretraining from params; {args.function} reads them "
+                        f"with --reading_params_path")
     check_pretraining_data(args)
     inputs = [(args.pretrain_corpus_path, "pretraining corpus"), (args.eval_corpus_path, "eval corpus"),
               (args.mix_corpus_path, "mix corpus")]
@@ -207,8 +214,8 @@ def check_arguments(args):
         return
     inputs.append((args.finetune_corpus_path, "finetuning corpus"))
     check_output(args.writing_params_path, "params file", inputs)
-    if args.reading_params_path is not None:  # finetuning in place is allowed, the state must not hit it
-        inputs.append((args.reading_params_path, "params file being read"))
+    if params_read(args) is not None:  # training in place is allowed, the state must not hit it
+        inputs.append((params_read(args), "params file being read"))
     check_output(args.writing_params_path + ".state", "training state", inputs)
     tensorboard_directory(args, required=True)
 
@@ -261,7 +268,13 @@ def run_identity(args, model, corpus, finetune_text=None):
             "pretraining corpus": digest(corpus), "augment": augmentation_names(args), "mix": mixing,
             "finetuning corpus": None if finetune_text is None else digest(finetune_text),
             "replay": args.replay_share,
-            "params read": file_digest(args.reading_params_path)}
+            "params read": file_digest(params_read(args))}
+
+
+def params_read(args):
+    """The params a training run starts from: finetuning's --reading_params_path, pretraining's
+    --init_params_path (None: random weights)."""
+    return args.init_params_path if args.function == "pretrain" else args.reading_params_path
 
 
 def trainer_config(args, settings, writer, identity):
@@ -305,7 +318,10 @@ def train_and_save(args, model, dataset, config):
 
 
 def pretrain(args, model, pretrain_dataset, corpus):
-    """Span-corruption pretraining on the wiki text (augmented or mixed with QA items if asked)."""
+    """Span-corruption pretraining on the wiki text (augmented or mixed with QA items if asked),
+    from random weights or from --init_params_path."""
+    if args.init_params_path is not None:
+        checkpoint.load_params(model, args.init_params_path)
     dataset = pretraining_data(args, pretrain_dataset)
     settings = dict(PRETRAIN, learning_rate=args.pretrain_lr)
     settings["max_epochs"] = args.max_epochs or settings["max_epochs"]

@@ -10,6 +10,7 @@ import run
 from conftest import ROOT, small_model
 from dataset import CharCorruptionDataset
 from trainer import Trainer
+from training_state import file_digest
 
 CORRECT_LINE = re.compile(r"^Correct: (\d+)\.0 out of (\d+)\.0: ([\d.]+)%$", re.M)
 SMALL = ["--batch_size", "16", "--max_epochs", "1"]
@@ -103,6 +104,33 @@ def test_weight_decay_reaches_the_optimizer_and_the_fingerprint(world_files, tmp
     trainer = Trainer(small_model(corpus.vocab_size), corpus, None, config)
     assert [group["weight_decay"] for group in trainer.optimizer.param_groups] == [0.25, 0.0]  # weights, biases
     assert trainer.fingerprint()["weight_decay"] == 0.25  # a state saved at another decay is not resumed
+
+
+def test_pretraining_starts_from_params_only_when_asked(world_files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wiki = world_files["wiki"]
+    assert cli("pretrain", "rope", wiki, "--writing_params_path", "p.params", "--max_steps", "2", *SMALL) == 0
+    starts = []
+
+    class StartRecordingTrainer(RecordingTrainer):
+        def __init__(self, model, dataset, test_dataset, config):
+            super().__init__(model, dataset, test_dataset, config)
+            starts.append({key: value.clone() for key, value in model.state_dict().items()})
+
+    monkeypatch.setattr(run, "Trainer", StartRecordingTrainer)
+    RecordingTrainer.configs = []
+    cli("pretrain", "rope", wiki, "--writing_params_path", "q.params", "--init_params_path", "p.params",
+        "--augment", "packed", "--max_epochs", "3")
+    cli("pretrain", "rope", wiki, "--writing_params_path", "r.params", "--reading_params_path", "p.params")
+    first_stage = torch.load("p.params", weights_only=True)
+    assert all(torch.equal(starts[0][key], value) for key, value in first_stage.items())
+    assert not torch.equal(starts[1]["tok_emb.weight"], first_stage["tok_emb.weight"]), \
+        "pretraining ignores --reading_params_path, as the handout's does"
+    (stage, _), (handout, _) = RecordingTrainer.configs
+    assert stage.label == "augment packed, from p.params" and stage.max_epochs == 3
+    assert stage.final_tokens == 3 * 48 * 128, "the schedule starts again over this stage's epochs"
+    assert stage.state_identity["params read"] == file_digest("p.params"), "a state of another start is not resumed"
+    assert handout.state_identity["params read"] is None and handout.label == ""
 
 
 def test_parser_matches_the_handout():

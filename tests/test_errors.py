@@ -48,6 +48,16 @@ def test_bad_params_files(files, capsys, params, message):
     fails(capsys, *evaluate_args(files, params=params), match=message)
 
 
+def test_bad_params_to_start_a_pretraining(files, capsys):
+    pretrain = ["pretrain", "vanilla", files["wiki"], "--writing_params_path", "p.params", "--init_params_path"]
+    fails(capsys, *pretrain, "missing.params", match="cannot read params file 'missing.params'")
+    fails(capsys, *pretrain, "rope.params", match="was trained with the rope variant, not vanilla")
+    fails(capsys, "finetune", "vanilla", files["wiki"], "--writing_params_path", "f.params", "--finetune_corpus_path",
+          files["train"], "--init_params_path", "vanilla.params", match="finetune reads them with --reading_params")
+    fails(capsys, *pretrain, "p.params.state", match="training state .* is the params file being read: refusing")
+    assert not (files["dir"] / "p.params").exists()
+
+
 def test_vanilla_params_into_rope(files, capsys):
     args = evaluate_args(files)
     args[1] = "rope"

@@ -104,6 +104,23 @@ def test_born_span_masks_what_follows_born():
         AugmentedCorruptionDataset(spans, ["tailspan", "bornspan"])
 
 
+def test_born_span_never_anchors_in_a_packed_lead():
+    documents = ["Ada Moss. Ada Moss was born in Paris and wrote poems", "Cy Ng. " + "z" * 110 + " born"]
+    spans = AugmentedCorruptionDataset(CharCorruptionDataset("\n".join(documents), 128),
+                                       ["longviews", "packed", "bornspan"])
+    random.seed(0)
+    offsets, leads_with_born = set(), 0
+    for _ in range(300):
+        x, _ = spans[0]
+        text = "".join(spans.itos[int(i)] for i in x).rstrip(spans.PAD_CHAR)
+        prefix, suffix, masked = text.split(MASK_CHAR)
+        lead = (prefix + masked + suffix).split("Ada Moss. ")[0]
+        leads_with_born += "born" in lead
+        offsets.add(len(prefix) - len(lead))
+    assert leads_with_born > 50, "the test needs leads that end with 'born'"
+    assert min(offsets) >= 0 and max(offsets) == documents[0].index("born") + 4, "after the view's 'born'"
+
+
 def test_packed_views_follow_another_documents_end(tiny_corpus):
     packed = AugmentedCorruptionDataset(tiny_corpus, ["longviews", "packed"])
     random.seed(2)
