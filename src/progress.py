@@ -12,7 +12,9 @@ class ProgressLog:
     """Progress of one epoch: a tqdm bar on a terminal, a line every 30 s otherwise, and
     TensorBoard scalars for every step (read back from the GPU in batches, not every step)."""
 
-    def __init__(self, trainer, epoch, first):
+    def __init__(self, trainer, epoch, first, printed=None):
+        """`printed`: when the previous epoch's log last printed a line (None: nothing yet), so that
+        lines stay 30 s apart across epochs and epochs shorter than that still show progress."""
         self.trainer, self.epoch = trainer, epoch
         self.main = distributed.is_main()
         wanted = trainer.config.progress
@@ -21,7 +23,8 @@ class ProgressLog:
                         dynamic_ncols=True)
         self.pending = []  # (step, iteration, loss tensor, lr)
         self.nonpad = 0
-        self.flushed = self.printed = time.monotonic()
+        self.flushed = time.monotonic()
+        self.printed = self.flushed if printed is None else printed
         self.flush_every = 0.0 if trainer.device.type == "cpu" else 1.0
         self.last_line = None
 

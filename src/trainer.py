@@ -272,6 +272,7 @@ class Trainer:
                 self._set_learning_rate()
             distributed.print0(self.describe())
             self.model.train()
+            self.progress_printed = None  # when the last progress line was printed
             for epoch in range(resume.epoch if resume else 0, self.config.max_epochs):
                 if self._out_of_steps():
                     break
@@ -305,7 +306,7 @@ class Trainer:
                 f"{self._workers()} DataLoader workers")
 
     def _run_epoch(self, epoch, batches, first, epoch_rng):
-        log = ProgressLog(self, epoch, first)
+        log = ProgressLog(self, epoch, first, self.progress_printed)
         for it, (x, y) in enumerate(batches, start=first):
             tokens = y.numel() * self.world_size  # every target position, pads included, as in the assignment
             nonpad = int((y != 0).sum())
@@ -326,6 +327,7 @@ class Trainer:
             if self._out_of_steps():
                 break
         log.close()
+        self.progress_printed = log.printed
 
     def _out_of_steps(self):
         return self.config.max_steps is not None and self.step >= self.config.max_steps

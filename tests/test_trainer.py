@@ -1,10 +1,13 @@
 """The training loop: the assignment's lr schedule and decay groups, and exact trimming/bucketing."""
+import itertools
 import math
 import random
+import types
 
 import pytest
 import torch
 
+import progress
 from conftest import small_model, tiny_world
 from dataset import NameDataset
 from trainer import Trainer, TrainerConfig, bucketed_batches, learning_rate_at, trim_padding, used_length
@@ -95,6 +98,17 @@ def train_and_record(corpus, dataset, losses=None, **options):
     trainer.train_step = step
     trainer.train()
     return model, trainer, learning_rates
+
+
+def test_progress_lines_keep_coming_when_epochs_are_short(tiny_corpus, monkeypatch, capsys):
+    clock = itertools.count(step=4)  # each reading of the progress log's clock: 4 s later
+    monkeypatch.setattr(progress, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    model = small_model(tiny_corpus.vocab_size)
+    dataset = names_dataset(tiny_corpus)  # 3 steps an epoch: each epoch about 28 s of this clock
+    Trainer(model, dataset, None, schedule(max_epochs=4, batch_size=16, progress=False)).train()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert len([line for line in lines if not line.startswith("epoch 4 ")]) >= 2, \
+        "a line every 30 s, whatever the epochs' length: " + repr(lines)
 
 
 def test_lr_and_token_count_match_the_assignment(tiny_corpus):
