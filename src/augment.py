@@ -110,8 +110,9 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         unknown = unknown_augmentations(augmentations)
         if unknown:
             raise ValueError(f"unknown augmentation(s) {', '.join(unknown)}: choose from {', '.join(AUGMENTATIONS)}")
-        if span_conflict(augmentations):
-            raise ValueError(span_conflict(augmentations))
+        conflict = span_conflict(augmentations)
+        if conflict:
+            raise ValueError(conflict)
         self.stoi, self.itos = plain.stoi, plain.itos
         self.block_size, self.vocab_size = plain.block_size, plain.vocab_size
         self.augmentations = tuple(augmentations)
