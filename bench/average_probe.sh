@@ -17,7 +17,7 @@ cd "$work"
   echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores; git $(git -C "$root" rev-parse --short HEAD)"
   echo "# share S of $first, 1-S of $second, scored on val200"
   for share in $shares; do
-    "$PYTHON" "$root/src/average_params.py" "s$share.params" "$first" "$second" \
+    "$PYTHON" "$root/bench/average_params.py" "s$share.params" "$first" "$second" \
       --weights "$share,$("$PYTHON" -c "print(1 - $share)")" >/dev/null
     accuracy=$("$PYTHON" "$root/src/run.py" evaluate "$variant" "$root/wiki.txt" --reading_params_path "s$share.params" \
       --eval_corpus_path "$split/val200.tsv" --outputs_path "s$share.predictions" | grep '^Correct')

@@ -1,4 +1,4 @@
-"""src/average_params.py: weight-space averages (WiSE-FT, model soups) of params files."""
+"""bench/average_params.py: weight-space averages (WiSE-FT, model soups) of params files."""
 import pytest
 import torch
 

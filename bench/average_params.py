@@ -1,6 +1,6 @@
 """Average params files into one: weight-space ensembles that still load as a plain state_dict.
 
-    python src/average_params.py OUT.params A.params B.params [...] [--weights 0.5,0.5]
+    python bench/average_params.py OUT.params A.params B.params [...] [--weights 0.5,0.5]
 
 Two uses, each from a paper:
 - WiSE-FT ("Robust fine-tuning of zero-shot models", Wortsman et al., 2022): a finetuned model
@@ -9,6 +9,8 @@ Two uses, each from a paper:
 - A model soup ("Model soups: averaging weights of multiple fine-tuned models improves accuracy
   without increasing inference time", Wortsman et al., 2022): several finetunings of the same
   pretrained params, averaged.
+Measured on the 2-core CPU (bench/RESULTS.md, "Weight averaging"): neither beat the finetuned
+params alone, so it is an experiment tool here, not a run.py option.
 Averaging is only meaningful between params that share their start (one pretraining and its
 finetunings); params of unrelated runs average into noise.
 
@@ -18,11 +20,13 @@ cos/sin cache, the causal mask) are copied from the first, so they stay exact.
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import torch
 
-import checkpoint
-from fileio import UserError, check_output
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+import checkpoint  # noqa: E402
+from fileio import UserError, check_output  # noqa: E402
 
 
 def average_state_dicts(states, weights):
