@@ -44,17 +44,7 @@ def load_params(model, path):
     another variant, vocabulary or model size (saying which: "n_embd 128 vs 256"), or holds
     NaN or infinite values.
     """
-    state = load(path)
-    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-        raise UserError(f"params file {path!r} is not a state_dict (a dict of named tensors)")
-    for key, value in state.items():
-        problem = _tensor_problem(value)
-        if problem:
-            raise UserError(f"params file {path!r} is not a plain state_dict: {key} {problem}")
-    for prefix in WRAPPER_PREFIXES:
-        if state and all(key.startswith(prefix) for key in state):
-            print(f"note: {path} was saved from a wrapped model; removing the {prefix!r} key prefix")
-            state = {key[len(prefix):]: value for key, value in state.items()}
+    state = read_state_dict(path)
     expected = model.state_dict()
     _check_variant(state, model, path)
     (vocab, *sizes), (wanted_vocab, *wanted_sizes) = architecture(state), architecture(expected)
@@ -80,6 +70,23 @@ def load_params(model, path):
         raise UserError(f"params file {path!r} holds NaN or infinite values (in {', '.join(broken[:3])}"
                         f"{', ...' if len(broken) > 3 else ''}): the training that wrote it diverged")
     model.load_state_dict(state)
+
+
+def read_state_dict(path):
+    """A params file's plain state_dict of dense floating point tensors, a DDP or torch.compile
+    key prefix removed; a UserError names what else the file holds."""
+    state = load(path)
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise UserError(f"params file {path!r} is not a state_dict (a dict of named tensors)")
+    for key, value in state.items():
+        problem = _tensor_problem(value)
+        if problem:
+            raise UserError(f"params file {path!r} is not a plain state_dict: {key} {problem}")
+    for prefix in WRAPPER_PREFIXES:
+        if state and all(key.startswith(prefix) for key in state):
+            print(f"note: {path} was saved from a wrapped model; removing the {prefix!r} key prefix")
+            state = {key[len(prefix):]: value for key, value in state.items()}
+    return state
 
 
 ARCHITECTURE = ("vocabulary size", "n_embd", "n_layer", "block_size")
