@@ -41,6 +41,13 @@ AUGMENTATIONS = {
                 "(mostly ' in PLACE') after a mark from the rest of the view, as the finetuned model writes the "
                 "place after the question's mark; the span's length stays the handout's. No labels: every view "
                 "is masked alike. Not with tailspan",
+    "rephrase": "the document's first 'was born in', 'Born in', 'born in' or 'born at' (not before a "
+                "date) is worded anew for every view, drawn from four phrasings that end where the place "
+                "begins ('was born in' -> 'was born in', 'was a native of', 'hailed from' or 'came from'); "
+                "in 'born 14 June 1936 in' only the ' in ' is ('in', ', a native of', ...). The place then "
+                "follows the name in several wordings: a rule-made stand-in for the paper's several phrasings "
+                "of each biography. 1,982 of the 2,937 documents have such a phrase. No labels: every "
+                "document is reworded alike, whoever it is about",
     "packed": "each view follows the last 0-14 characters of another document drawn at random and a "
               "space, as in the packed sequences of GPT pretraining, so that the title no longer always "
               "opens the example: a question names the person after 'Where was ', and a model that only "
@@ -87,6 +94,31 @@ def skip_words(name, body, share=SKIPPED_SHARE):
     return body if name is None else f"{name}. {body}"
 
 
+MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+BIRTH_PHRASE = re.compile(rf"\b(?:was born in|was born at|Born in|born in|born at) (?!\d|{MONTH}\b)")  # not a date
+DATED_BIRTH = re.compile(rf"\bborn (?:on |in )?(?:(?:\d{{1,2}} )?{MONTH}\.? (?:\d{{1,2}}, )?)?(?:c\. )?\d{{4}}( in )")
+REPHRASINGS = {  # the words as found: the wordings a view draws from (the first is the words themselves)
+    "was born in ": ("was born in ", "was a native of ", "hailed from ", "came from "),
+    "was born at ": ("was born at ", "was a native of ", "hailed from ", "came from "),
+    "Born in ": ("Born in ", "A native of ", "Hailing from ", "Coming from "),
+    "born in ": ("born in ", "a native of ", "hailing from ", "coming from "),
+    "born at ": ("born at ", "a native of ", "hailing from ", "coming from "),
+    " in ": (" in ", ", a native of ", ", hailing from ", ", coming from "),  # after DATED_BIRTH's date
+}
+
+
+def rephrase(document):
+    """'rephrase': the document with the words before its birth place worded at random, at the
+    first BIRTH_PHRASE or DATED_BIRTH (there only the ' in ' after the date)."""
+    found = [match for match in (BIRTH_PHRASE.search(document), DATED_BIRTH.search(document)) if match]
+    if not found:
+        return document
+    first = min(found, key=lambda match: match.start())
+    group = first.lastindex or 0  # DATED_BIRTH rewords its group only
+    start, end = first.span(group)
+    return document[:start] + random.choice(REPHRASINGS[first.group(group)]) + document[end:]
+
+
 BORN = re.compile(r"\b[Bb]orn\b")
 BORN_REACH = (32, 56)  # characters a 'bornviews' view runs on after 'born'
 SPAN_PLACERS = {"tailspan", "bornspan"}
@@ -125,9 +157,11 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
 
     def truncated_document(self, idx):
         """The assignment's cut to [4, 112] characters ([56, 112] with longviews, or a little after
-        'born' with bornviews), of document idx or (skipwords) of a view of it with words left out;
-        (packed) after another document's end."""
+        'born' with bornviews), of document idx or (skipwords) of a view of it with words left out,
+        (rephrase) its birth phrase worded anew; (packed) after another document's end."""
         document = skip_words(*self.parts[idx]) if "skipwords" in self.augmentations else self.data[idx]
+        if "rephrase" in self.augmentations:
+            document = rephrase(document)
         view = document[:self.view_length(document)]
         lead = self.lead() if "packed" in self.augmentations else ""
         self.view_start = len(lead)  # where span_start looks for 'born': in the view, never in the lead
