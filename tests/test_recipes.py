@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import run
-from augment import (AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, skip_words,
-                     title_and_body)
+from augment import (REPHRASINGS, AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, rephrase,
+                     skip_words, title_and_body)
 from conftest import ROOT, fails, tiny_world
 from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
 from starter_model import StarterGPT
@@ -140,6 +140,51 @@ def test_packed_views_follow_another_documents_end(tiny_corpus):
     assert 800 < whole < 1000
 
 
+@pytest.mark.parametrize("document, before, wordings, after", [
+    ("Ada Moss. Born in Paris, Ada Moss wrote . Born in Oslo", "Ada Moss. ",
+     {"Born in ", "A native of ", "Hailing from ", "Coming from "}, "Paris, Ada Moss wrote . Born in Oslo"),
+    ("Bo Li. Bo Li was born at Ely and was born in Rye", "Bo Li. Bo Li ",
+     {"was born at ", "was a native of ", "hailed from ", "came from "}, "Ely and was born in Rye"),
+    ("Cy Ng. Cy Ng (born 3 March 1950 in Lima) was born in Rye", "Cy Ng. Cy Ng (born 3 March 1950",
+     {" in ", ", a native of ", ", hailing from ", ", coming from "}, "Lima) was born in Rye"),
+    ("Di Wu. Di Wu (born in 1951 in Kyiv) is a poet", "Di Wu. Di Wu (born in 1951",
+     {" in ", ", a native of ", ", hailing from ", ", coming from "}, "Kyiv) is a poet"),
+    ("Ed Fox. Ed Fox, a poet born in Cork", "Ed Fox. Ed Fox, a poet ",
+     {"born in ", "a native of ", "hailing from ", "coming from "}, "Cork"),
+])
+def test_rephrase_words_the_first_birth_phrase_anew(document, before, wordings, after):
+    random.seed(0)
+    drawn = set()
+    for _ in range(200):
+        view = rephrase(document)
+        assert view.startswith(before) and view.endswith(after), "only the words before the place change"
+        drawn.add(view[len(before):len(view) - len(after)])
+    assert drawn == wordings
+
+
+@pytest.mark.parametrize("document", [
+    "Ada Moss. Ada Moss is a poet .",
+    "Bo Li. Bo Li was born on 3 March in Rye",  # no year: not a date this rule knows
+    "Cy Ng. Cy Ng was born in March 1950 .",  # a date, no place after it
+    "Di Wu. A newborn in Kyiv",
+])
+def test_rephrase_leaves_documents_without_a_birth_phrase_alone(document):
+    assert all(rephrase(document) == document for _ in range(20))
+
+
+def test_rephrased_views_feed_the_assignments_examples(wiki_text):
+    plain = CharCorruptionDataset(wiki_text, 128)
+    views = AugmentedCorruptionDataset(plain, ["fullname", "rephrase"])
+    wordings = "".join(word for choices in REPHRASINGS.values() for word in choices)
+    assert set(wordings) <= set(plain.stoi), "every wording is written in the assignment's vocabulary"
+    random.seed(0)
+    reworded = sum(rephrase(document) != document for document in views.data)
+    assert 1300 < reworded < 1600  # 1,982 documents have a birth phrase; a quarter keep their words
+    for idx in range(50):
+        x, y = views[idx]
+        assert x.shape == y.shape == (plain.block_size,) and int(x.max()) < plain.vocab_size
+
+
 def test_skip_words_keeps_the_name_and_leaves_out_a_share_of_the_rest():
     name, body = "Stanley Corrsin", "Stanley Corrsin (Corrsin) was born on 3 April 1920 in Philadelphia, Pennsylvania ."
     words = body.split(" ")
@@ -243,7 +288,8 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 
 @pytest.mark.parametrize("flags, message", [
     (["--augment", "fullname,shuffle"],
-     "--augment 'fullname,shuffle': choose from fullname, longviews, bornviews, skipwords, tailspan, bornspan, packed"),
+     "--augment 'fullname,shuffle': choose from fullname, longviews, bornviews, skipwords, tailspan, bornspan, "
+     "rephrase, packed"),
     (["--augment", ","], "choose from"),
     (["--augment", "bornspan,longviews,tailspan"], "tailspan and bornspan both choose where the masked span starts"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
