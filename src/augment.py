@@ -44,7 +44,7 @@ AUGMENTATIONS = {
     "rephrase": "the document's first 'was born in', 'Born in', 'born in' or 'born at' (not before a "
                 "date) is worded anew for every view, drawn from four phrasings that end where the place "
                 "begins ('was born in' -> 'was born in', 'was a native of', 'hailed from' or 'came from'); "
-                "in 'born 14 June 1936 in' only the ' in ' is ('in', ', a native of', ...). The place then "
+                "in 'born 14 June 1936 in' only the ' in ' is reworded (', a native of', ...). The place then "
                 "follows the name in several wordings: a rule-made stand-in for the paper's several phrasings "
                 "of each biography. 1,982 of the 2,937 documents have such a phrase. No labels: every "
                 "document is reworded alike, whoever it is about",
