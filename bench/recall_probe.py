@@ -22,6 +22,7 @@ Use the training TSV (the default): dev and test are for the final evaluation on
 """
 import argparse
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -77,9 +78,23 @@ def name_recall(model, corpus, titles, places, longest, lead=""):
     ({name} in it: the person's name) and as long as it would be within `longest` characters
     of a document, or shorter where the lead would push it past the model's block."""
     prompts = [lead.format(name=title[:-2]) + title for title in titles]
-    budgets = [min(longest - len(title), model.block_size - len(prompt)) for title, prompt in zip(titles, prompts)]
-    continuations = continue_greedily(model, corpus, prompts, max(budgets))
-    return name_recall_hits([text[:budget] for text, budget in zip(continuations, budgets)], places)
+    budgets = [max(0, min(longest - len(title), model.block_size - len(prompt)))
+               for title, prompt in zip(titles, prompts)]
+    return name_recall_hits(continue_each_greedily(model, corpus, prompts, budgets), places)
+
+
+def continue_each_greedily(model, corpus, texts, budgets):
+    """The greedy continuation of each text, as many characters as its budget: the texts that share
+    a budget are decoded together, so that none runs on past its own (beyond the block, decoding
+    slides its window without a KV cache, a whole block's forward for every character)."""
+    by_budget = defaultdict(list)
+    for i, budget in enumerate(budgets):
+        by_budget[budget].append(i)
+    continuations = [None] * len(texts)
+    for budget, indices in by_budget.items():
+        for i, text in zip(indices, continue_greedily(model, corpus, [texts[i] for i in indices], budget)):
+            continuations[i] = text
+    return continuations
 
 
 def continue_greedily(model, corpus, texts, steps):

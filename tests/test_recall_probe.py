@@ -71,6 +71,35 @@ def test_a_lead_goes_before_each_title_and_the_budget_stays_the_titles(monkeypat
     assert recall_probe.name_recall(model, None, titles, places, 30, lead="Where was {name} born? ") == (0, 0)
 
 
+def test_each_text_is_continued_as_far_as_its_budget_and_no_further():
+    corpus = CharCorruptionDataset("\n".join(DOCUMENTS + QUESTIONS), 48)
+    torch.manual_seed(0)
+    model = small_model(corpus.vocab_size, block_size=48)  # untrained: any continuation will do
+    texts = ["Ada Moss. ", "Cy Orr. ", "Where was Bo Nash born? Bo Nash. ", "Dee Pike. "]
+    budgets = [30, 40, 15, 30]
+    each = recall_probe.continue_each_greedily(model, corpus, texts, budgets)
+    assert [len(text) for text in each] == budgets
+    # the same characters as one continuation as long as the longest budget, cut to each budget
+    # (for the question, that one runs past the 48-character block and slides its window)
+    longest = recall_probe.continue_greedily(model, corpus, texts, max(budgets))
+    assert each == [text[:budget] for text, budget in zip(longest, budgets)]
+
+
+def test_name_recall_never_asks_for_characters_past_the_block(monkeypatch):
+    asked = []
+
+    def record_continue(model, corpus, texts, steps):
+        asked.extend((text, steps) for text in texts)
+        return ["x" * steps] * len(texts)
+
+    monkeypatch.setattr(recall_probe, "continue_greedily", record_continue)
+    titles = ["Al Li. ", "Bo Nash. ", "Maximilian Oberhollenzer. "]
+    model = type("Model", (), {"block_size": 60})
+    recall_probe.name_recall(model, None, titles, ["Paris", "Lima", "Oslo"], 112, lead="Where was {name} born? ")
+    assert sorted(asked) == sorted([("Where was Al Li born? Al Li. ", 31), ("Where was Bo Nash born? Bo Nash. ", 27),
+                                    ("Where was Maximilian Oberhollenzer born? Maximilian Oberhollenzer. ", 0)])
+
+
 def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
     wiki = (ROOT / "wiki.txt").read_text(encoding="utf-8")
     corpus = CharCorruptionDataset(wiki, 128)
