@@ -40,9 +40,11 @@ train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlie
     echo "# $1: done by an earlier run of this command"
     return
   fi
-  local start=$SECONDS
-  timed_run "$1" "$1" "$variant" "$root/wiki.txt" --writing_params_path "$1.params" --seed "$seed" "${@:2}"
-  echo "$1 wall: $((SECONDS - start)) s"
+  local start=$SECONDS status=0
+  timed_run "$1" "$1" "$variant" "$root/wiki.txt" --writing_params_path "$1.params" --seed "$seed" "${@:2}" \
+    || status=$?
+  echo "$1 wall: $((SECONDS - start)) s"  # an interrupted part's too: curve.sh sums them over resumptions
+  return "$status"
 }
 {
   echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc --all) cores${OMP_NUM_THREADS:+ (OMP_NUM_THREADS=$OMP_NUM_THREADS)}, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
