@@ -33,7 +33,8 @@ for point in "${points[@]}"; do
   read -r variant epochs bucket <<<"$point"
   log=bench/results/recipes/$(name_of "$variant" "$epochs" "$bucket").log
   [ -f "$log" ] || continue
-  wall=$(awk '/^pretrain wall:/ { s += $3 } END { if (NR) print s }' "$log")  # summed over resumptions
+  # summed over resumptions; a start from scratch (a lost machine took the saved state) discards the parts before it
+  wall=$(awk '/^# pretrain: from the start/ { s = 0 } /^pretrain wall:/ { s += $3 } END { if (NR) print s }' "$log")
   cloze=$(sed -n 's/^cloze recall: .*(\(.*%\)).*/\1/p' "$log" | head -1)
   recall=$(sed -n 's/^name recall: .*(\(.*%\)) written.*/\1/p' "$log" | head -1)
   dev=$(sed -n 's/^Correct: .*: \(.*\)%$/\1/p' "$log" | tail -1)

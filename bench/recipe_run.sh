@@ -8,21 +8,22 @@
 # dev accuracy line.
 # Interrupted (a session's end, Ctrl-C)? Run the same command again: a stage whose output is
 # there is skipped, an interrupted training resumes from its state, and the log is appended to.
-# A finished run only prints its log's last line again.
+# A finished run (its log ends with the dev accuracy) only prints that line again, on any machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1 variant=$2 seed=$3 pretrain_flags=$4 finetune_flags=${5:-}
 root=$PWD work=/tmp/recipes/$name log=$root/bench/results/recipes/$name.log
 PYTHON=${PYTHON:-$root/.venv/bin/python}
+# Finished, perhaps on another machine whose /tmp is gone: the committed log is the record.
+if [ -f "$log" ] && tail -1 "$log" | grep -q '^Correct: '; then
+  tail -1 "$log"
+  exit 0
+fi
 mkdir -p "$work" "$(dirname "$log")"
 identity="$variant seed $seed; pretrain: ${PRETRAINED:-$pretrain_flags}; finetune: $finetune_flags"
 if [ -f "$work/identity" ] && [ "$(cat "$work/identity")" != "$identity" ]; then
   echo "recipe_run.sh: $work holds a run with other settings ($(cat "$work/identity")); choose another NAME (or remove it)" >&2
   exit 2
-fi
-if [ -f "$work/dev.predictions" ]; then  # finished: its log already ends with the dev accuracy
-  tail -1 "$log"
-  exit 0
 fi
 [ -d "$work/src" ] || cp -r "$root/src" "$work/src"  # a resumed run keeps its snapshot
 echo "$identity" >"$work/identity"
@@ -40,6 +41,7 @@ train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlie
     echo "# $1: done by an earlier run of this command"
     return
   fi
+  [ -f "$1.params.state" ] || echo "# $1: from the start"  # curve.sh's wall sum restarts here
   local start=$SECONDS status=0
   timed_run "$1" "$1" "$variant" "$root/wiki.txt" --writing_params_path "$1.params" --seed "$seed" "${@:2}" \
     || status=$?
