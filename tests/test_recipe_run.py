@@ -1,0 +1,112 @@
+"""bench/recipe_run.sh and bench/curve.sh: an experiment that resumes, and that stays finished.
+
+The scripts run in a copy of the repository's layout with a stand-in for Python that only writes
+the files each stage would write, so these tests take seconds and train nothing.
+"""
+import os
+import shutil
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# Stands in for Python: records its call, writes what the stage would write, fails on request.
+echo "$*" >>"$CALLS"
+script=$1; shift
+if [ "$(basename "$script")" = recall_probe.py ]; then echo "cloze recall: 1 of 2 places (50.0%) in x"; exit 0; fi
+stage=$1
+if [ "${FAIL_STAGE:-}" = "$stage" ]; then exit 3; fi
+while [ $# -gt 0 ]; do
+  case $1 in --writing_params_path) echo params >"$2" ;; --outputs_path) echo Paris >"$2" ;; esac
+  shift
+done
+if [ "$stage" = evaluate ]; then echo "Correct: 1.0 out of 2.0: 50.0%"; fi
+"""
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+@pytest.fixture
+def house(tmp_path):
+    """A copy of the repository's layout holding the two scripts, and a fake Python."""
+    root = tmp_path / "repo"
+    (root / "bench").mkdir(parents=True)
+    for script in ("recipe_run.sh", "curve.sh"):
+        shutil.copy(REPO / "bench" / script, root / "bench" / script)
+    (root / "src").mkdir()
+    (root / "src" / "run.py").write_text("")
+    for name in ("wiki.txt", "birth_places_train.tsv", "birth_dev.tsv"):
+        (root / name).write_text("")
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    name = f"test_{uuid.uuid4().hex[:12]}"  # its work folder is /tmp/recipes/NAME
+    yield root, fake, name
+    shutil.rmtree(f"/tmp/recipes/{name}", ignore_errors=True)
+
+
+def recipe_run(house, fail_stage=""):
+    root, fake, name = house
+    env = dict(os.environ, PYTHON=str(fake), CALLS=str(root / "calls"), FAIL_STAGE=fail_stage)
+    done = subprocess.run(["bash", "bench/recipe_run.sh", name, "rope", "0", "--max_epochs 2", "--micro_batch_size 4"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    calls = (root / "calls").read_text().splitlines() if (root / "calls").exists() else []
+    (root / "calls").unlink(missing_ok=True)
+    return done, calls
+
+
+def log_of(house):
+    root, _, name = house
+    return (root / "bench" / "results" / "recipes" / f"{name}.log").read_text()
+
+
+def test_a_run_pretrains_probes_finetunes_evaluates_and_logs_the_dev_accuracy(house):
+    done, calls = recipe_run(house)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Correct: 1.0 out of 2.0: 50.0%"
+    assert [call.split()[1] if "run.py" in call else "probe" for call in calls] == [
+        "pretrain", "probe", "finetune", "evaluate"]
+    log = log_of(house)
+    assert "# pretrain: from the start" in log and "pretrain wall:" in log and "finetune wall:" in log
+    root, _, name = house
+    assert (root / "bench" / "results" / "recipes" / f"{name}.dev.predictions").read_text() == "Paris\n"
+
+
+def test_a_finished_run_stays_finished_on_a_machine_that_lost_its_work_folder(house):
+    recipe_run(house)
+    shutil.rmtree(f"/tmp/recipes/{house[2]}")  # a new machine: /tmp is empty, the committed log is there
+    before = log_of(house)
+    done, calls = recipe_run(house)
+    assert done.returncode == 0
+    assert done.stdout.strip() == "Correct: 1.0 out of 2.0: 50.0%"
+    assert calls == []  # nothing trained again
+    assert log_of(house) == before
+
+
+def test_an_interrupted_training_fails_with_its_status_and_still_logs_its_wall_time(house):
+    done, calls = recipe_run(house, fail_stage="pretrain")
+    assert done.returncode == 3
+    assert len(calls) == 1
+    log = log_of(house)
+    assert "pretrain wall:" in log and "Correct:" not in log
+
+
+def test_the_curve_table_sums_the_wall_over_resumptions_but_not_over_a_lost_start(house):
+    root = house[0]
+    recipes = root / "bench" / "results" / "recipes"
+    recipes.mkdir(parents=True)
+    (recipes / "curve_rope_ep75_bucket_s0.log").write_text(
+        "# pretrain: from the start\npretrain wall: 600 s\n"  # its saved state went with a lost machine
+        "# pretrain: from the start\npretrain wall: 120 s\n"  # started again, then stopped by SIGTERM
+        "pretrain wall: 60 s\n"  # resumed from the saved state
+        "cloze recall: 9 of 10 places (90.0%) in x\n"
+        "name recall: 5 of 10 places (50.0%) written on from the title alone\n"
+        "Correct: 3.0 out of 4.0: 75.0%\n")
+    done = subprocess.run(["bash", "bench/curve.sh", "--table"], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "| rope | 75 | on | 3 min | 90.0% | 50.0% | 75.0% |" in done.stdout.splitlines()
