@@ -34,9 +34,10 @@ for point in "${points[@]}"; do
   log=bench/results/recipes/$(name_of "$variant" "$epochs" "$bucket").log
   [ -f "$log" ] || continue
   # summed over resumptions; a start from scratch (a lost machine took the saved state) discards the parts before it
-  wall=$(awk '/^# pretrain: from the start/ { s = 0 } /^pretrain wall:/ { s += $3 } END { if (NR) print s }' "$log")
+  wall=$(awk '/^# pretrain: from the start/ { s = 0 } /^pretrain wall:/ { s += $3; n++ } END { if (n) print s }' "$log")
   cloze=$(sed -n 's/^cloze recall: .*(\(.*%\)).*/\1/p' "$log" | head -1)
   recall=$(sed -n 's/^name recall: .*(\(.*%\)) written.*/\1/p' "$log" | head -1)
   dev=$(sed -n 's/^Correct: .*: \(.*\)%$/\1/p' "$log" | tail -1)
+  [ -n "$dev" ] || continue  # still running, or interrupted
   echo "| $variant | $epochs | $([ "$bucket" = bucket ] && echo on || echo off) | ${wall:+$((wall / 60)) min} | $cloze | $recall | ${dev:+$(printf %.1f "$dev")%} |"
 done

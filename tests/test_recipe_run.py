@@ -96,7 +96,7 @@ def test_an_interrupted_training_fails_with_its_status_and_still_logs_its_wall_t
     assert "pretrain wall:" in log and "Correct:" not in log
 
 
-def test_the_curve_table_sums_the_wall_over_resumptions_but_not_over_a_lost_start(house):
+def test_the_curve_table_sums_the_wall_over_resumptions_but_not_over_a_lost_start_and_skips_unfinished_points(house):
     root = house[0]
     recipes = root / "bench" / "results" / "recipes"
     recipes.mkdir(parents=True)
@@ -107,6 +107,8 @@ def test_the_curve_table_sums_the_wall_over_resumptions_but_not_over_a_lost_star
         "cloze recall: 9 of 10 places (90.0%) in x\n"
         "name recall: 5 of 10 places (50.0%) written on from the title alone\n"
         "Correct: 3.0 out of 4.0: 75.0%\n")
+    (recipes / "curve_vanilla_ep75_bucket_s0.log").write_text("# pretrain: from the start\nepoch 1 iter 0: ...\n")
     done = subprocess.run(["bash", "bench/curve.sh", "--table"], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "| rope | 75 | on | 3 min | 90.0% | 50.0% | 75.0% |" in done.stdout.splitlines()
+    rows = done.stdout.splitlines()[2:]
+    assert rows == ["| rope | 75 | on | 3 min | 90.0% | 50.0% | 75.0% |"]  # the unfinished vanilla point left out
