@@ -14,17 +14,17 @@ cd "$(dirname "$0")/.."
 name=$1 variant=$2 seed=$3 pretrain_flags=$4 finetune_flags=${5:-}
 root=$PWD work=/tmp/recipes/$name log=$root/bench/results/recipes/$name.log
 PYTHON=${PYTHON:-$root/.venv/bin/python}
+identity="$variant seed $seed; pretrain: ${PRETRAINED:-$pretrain_flags}; finetune: $finetune_flags"
+if [ -f "$work/identity" ] && [ "$(cat "$work/identity")" != "$identity" ]; then
+  echo "recipe_run.sh: $work holds a run with other settings ($(cat "$work/identity")); choose another NAME (or remove it)" >&2
+  exit 2
+fi
 # Finished, perhaps on another machine whose /tmp is gone: the committed log is the record.
 if [ -f "$log" ] && tail -1 "$log" | grep -q '^Correct: '; then
   tail -1 "$log"
   exit 0
 fi
 mkdir -p "$work" "$(dirname "$log")"
-identity="$variant seed $seed; pretrain: ${PRETRAINED:-$pretrain_flags}; finetune: $finetune_flags"
-if [ -f "$work/identity" ] && [ "$(cat "$work/identity")" != "$identity" ]; then
-  echo "recipe_run.sh: $work holds a run with other settings ($(cat "$work/identity")); choose another NAME (or remove it)" >&2
-  exit 2
-fi
 [ -d "$work/src" ] || cp -r "$root/src" "$work/src"  # a resumed run keeps its snapshot
 echo "$identity" >"$work/identity"
 cd "$work"

@@ -50,10 +50,10 @@ def house(tmp_path):
     shutil.rmtree(f"/tmp/recipes/{name}", ignore_errors=True)
 
 
-def recipe_run(house, fail_stage=""):
+def recipe_run(house, fail_stage="", pretrain_flags="--max_epochs 2"):
     root, fake, name = house
     env = dict(os.environ, PYTHON=str(fake), CALLS=str(root / "calls"), FAIL_STAGE=fail_stage)
-    done = subprocess.run(["bash", "bench/recipe_run.sh", name, "rope", "0", "--max_epochs 2", "--micro_batch_size 4"],
+    done = subprocess.run(["bash", "bench/recipe_run.sh", name, "rope", "0", pretrain_flags, "--micro_batch_size 4"],
                           cwd=root, env=env, capture_output=True, text=True, timeout=60)
     calls = (root / "calls").read_text().splitlines() if (root / "calls").exists() else []
     (root / "calls").unlink(missing_ok=True)
@@ -86,6 +86,14 @@ def test_a_finished_run_stays_finished_on_a_machine_that_lost_its_work_folder(ho
     assert done.stdout.strip() == "Correct: 1.0 out of 2.0: 50.0%"
     assert calls == []  # nothing trained again
     assert log_of(house) == before
+
+
+def test_a_finished_run_is_not_taken_for_one_with_other_settings(house):
+    recipe_run(house)
+    done, calls = recipe_run(house, pretrain_flags="--max_epochs 3")
+    assert done.returncode == 2
+    assert "holds a run with other settings" in done.stderr
+    assert calls == []
 
 
 def test_an_interrupted_training_fails_with_its_status_and_still_logs_its_wall_time(house):
