@@ -39,5 +39,5 @@ for point in "${points[@]}"; do
   recall=$(sed -n 's/^name recall: .*(\(.*%\)) written.*/\1/p' "$log" | head -1)
   dev=$(sed -n 's/^Correct: .*: \(.*\)%$/\1/p' "$log" | tail -1)
   [ -n "$dev" ] || continue  # still running, or interrupted
-  echo "| $variant | $epochs | $([ "$bucket" = bucket ] && echo on || echo off) | ${wall:+$((wall / 60)) min} | $cloze | $recall | ${dev:+$(printf %.1f "$dev")%} |"
+  echo "| $variant | $epochs | $([ "$bucket" = bucket ] && echo on || echo off) | ${wall:+$((wall / 60)) min} | $cloze | $recall | $(printf %.1f "$dev")% |"
 done
