@@ -9,6 +9,7 @@
 # Interrupted (a session's end, Ctrl-C)? Run the same command again: a stage whose output is
 # there is skipped, an interrupted training resumes from its state, and the log is appended to.
 # A finished run (its log ends with the dev accuracy) only prints that line again, on any machine.
+# A NAME reused with other settings is refused (exit 2), by its work folder or by its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1 variant=$2 seed=$3 pretrain_flags=$4 finetune_flags=${5:-}
@@ -19,8 +20,23 @@ if [ -f "$work/identity" ] && [ "$(cat "$work/identity")" != "$identity" ]; then
   echo "recipe_run.sh: $work holds a run with other settings ($(cat "$work/identity")); choose another NAME (or remove it)" >&2
   exit 2
 fi
+# The log records its run's settings in these two lines, so that a machine whose /tmp is gone
+# still tells a NAME reused with other settings from the same run.
+if [ -n "${PRETRAINED:-}" ]; then
+  pretrain_header="# pretraining skipped: finetuning $PRETRAINED ($variant, seed $seed)"
+else
+  pretrain_header="# pretrain $variant seed $seed: $pretrain_flags"
+fi
+finetune_header="# finetune: $finetune_flags"
+in_log() { grep -qxF -- "$1" "$log"; }
+finished() { tail -1 "$log" | grep -q '^Correct: '; }
+if [ -f "$log" ] && grep -qE '^# (pretrain [a-z]+ seed |pretraining skipped: )' "$log" \
+  && ! { in_log "$pretrain_header" && { ! finished || in_log "$finetune_header"; }; }; then
+  echo "recipe_run.sh: $log records a run with other settings; choose another NAME" >&2
+  exit 2
+fi
 # Finished, perhaps on another machine whose /tmp is gone: the committed log is the record.
-if [ -f "$log" ] && tail -1 "$log" | grep -q '^Correct: '; then
+if [ -f "$log" ] && finished; then
   tail -1 "$log"
   exit 0
 fi
@@ -51,11 +67,10 @@ train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlie
 {
   echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc --all) cores${OMP_NUM_THREADS:+ (OMP_NUM_THREADS=$OMP_NUM_THREADS)}, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
   echo "# git $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo +dirty)"
+  echo "$pretrain_header"
   if [ -n "${PRETRAINED:-}" ]; then
-    echo "# pretraining skipped: finetuning $PRETRAINED ($variant, seed $seed)"
     cp "$PRETRAINED" pretrain.params
   else
-    echo "# pretrain $variant seed $seed: $pretrain_flags"
     # shellcheck disable=SC2086  # the flags are meant to split into words
     train pretrain $pretrain_flags
   fi
@@ -64,7 +79,7 @@ train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlie
       --lead 'Where was {name} born? ' >pretrain.recall.part
     mv pretrain.recall.part pretrain.recall && cat pretrain.recall
   fi
-  echo "# finetune: $finetune_flags"
+  echo "$finetune_header"
   # shellcheck disable=SC2086
   train finetune --reading_params_path pretrain.params --finetune_corpus_path "$root/birth_places_train.tsv" $finetune_flags
   run evaluate "$variant" "$root/wiki.txt" --reading_params_path finetune.params \

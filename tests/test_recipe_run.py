@@ -50,10 +50,10 @@ def house(tmp_path):
     shutil.rmtree(f"/tmp/recipes/{name}", ignore_errors=True)
 
 
-def recipe_run(house, fail_stage="", pretrain_flags="--max_epochs 2"):
+def recipe_run(house, fail_stage="", pretrain_flags="--max_epochs 2", finetune_flags="--micro_batch_size 4"):
     root, fake, name = house
     env = dict(os.environ, PYTHON=str(fake), CALLS=str(root / "calls"), FAIL_STAGE=fail_stage)
-    done = subprocess.run(["bash", "bench/recipe_run.sh", name, "rope", "0", pretrain_flags, "--micro_batch_size 4"],
+    done = subprocess.run(["bash", "bench/recipe_run.sh", name, "rope", "0", pretrain_flags, finetune_flags],
                           cwd=root, env=env, capture_output=True, text=True, timeout=60)
     calls = (root / "calls").read_text().splitlines() if (root / "calls").exists() else []
     (root / "calls").unlink(missing_ok=True)
@@ -94,6 +94,27 @@ def test_a_finished_run_is_not_taken_for_one_with_other_settings(house):
     assert done.returncode == 2
     assert "holds a run with other settings" in done.stderr
     assert calls == []
+
+
+@pytest.mark.parametrize("other", [{"pretrain_flags": "--max_epochs 3"}, {"finetune_flags": ""}])
+def test_on_a_machine_that_lost_its_work_folder_the_log_still_tells_other_settings(house, other):
+    recipe_run(house)
+    shutil.rmtree(f"/tmp/recipes/{house[2]}")
+    before = log_of(house)
+    done, calls = recipe_run(house, **other)
+    assert done.returncode == 2
+    assert "records a run with other settings" in done.stderr
+    assert calls == [] and log_of(house) == before
+
+
+def test_an_interrupted_run_whose_work_folder_is_lost_starts_again_with_the_same_settings_only(house):
+    recipe_run(house, fail_stage="pretrain")
+    shutil.rmtree(f"/tmp/recipes/{house[2]}")
+    done, calls = recipe_run(house, pretrain_flags="--max_epochs 3")
+    assert done.returncode == 2 and calls == []
+    done, calls = recipe_run(house)
+    assert done.returncode == 0, done.stderr
+    assert log_of(house).count("# pretrain: from the start") == 2
 
 
 def test_an_interrupted_training_fails_with_its_status_and_still_logs_its_wall_time(house):
