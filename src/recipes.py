@@ -76,6 +76,8 @@ def departures(args):
         parts.append(f"weight decay {args.weight_decay:g}")
     if args.augment is not None:
         parts.append(f"augment {','.join(augmentation_names(args))}")
+    if args.function == "pretrain" and args.cosine_epochs is not None:
+        parts.append(f"cosine over {args.cosine_epochs} epochs")
     if args.function == "pretrain" and args.init_params_path is not None:
         parts.append(f"from {args.init_params_path}")
     if args.function == "pretrain" and args.mix_corpus_path is not None:

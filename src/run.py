@@ -92,6 +92,11 @@ def build_parser():
                        help="pretrain from these params instead of random weights, e.g. a second stage on other "
                             "--augment settings (a curriculum); warmup and cosine start again over --max_epochs "
                             "(the handout always pretrains from scratch)")
+    extra.add_argument("--cosine_epochs", type=int, default=None, metavar="N",
+                       help="pretrain: the learning rate's cosine spans N epochs instead of --max_epochs, then stays "
+                            "at its floor (10%%; the handout's cosine reaches it at 80%% of the run): a smaller N "
+                            "gives more steps at the floor, and --max_epochs 75 --cosine_epochs 650 is the "
+                            "handout's first 75 epochs")
     extra.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     extra.add_argument("--state_interval", type=float, default=300.0,
                        help="seconds between saves of the resumable training state (default 300)")
@@ -186,7 +191,8 @@ def check_arguments(args):
         if getattr(args, name) is None:
             raise UserError(f"{args.function} needs --{name}")
     for name, value in [("--max_epochs", args.max_epochs), ("--batch_size", args.batch_size),
-                        ("--micro_batch_size", args.micro_batch_size), ("--max_steps", args.max_steps)]:
+                        ("--micro_batch_size", args.micro_batch_size), ("--max_steps", args.max_steps),
+                        ("--cosine_epochs", args.cosine_epochs)]:
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1")
     for name, value in [("--pretrain_lr", args.pretrain_lr), ("--finetune_lr", args.finetune_lr)]:
@@ -202,6 +208,8 @@ def check_arguments(args):
         raise UserError(f"--dropout must be at least 0 and below 1 (got {args.dropout})")
     if args.weight_decay is not None and not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
         raise UserError(f"--weight_decay must be 0 or a positive number (got {args.weight_decay})")
+    if args.cosine_epochs is not None and args.function != "pretrain":
+        raise UserError(f"--cosine_epochs sets pretraining's schedule; it does not apply to {args.function}")
     if args.init_params_path is not None and args.function != "pretrain":
         raise UserError(f"--init_params_path starts a pretraining from params; {args.function} reads them "
                         f"with --reading_params_path")
@@ -326,8 +334,8 @@ def pretrain(args, model, pretrain_dataset, corpus):
     settings = dict(PRETRAIN, learning_rate=args.pretrain_lr)
     settings["max_epochs"] = args.max_epochs or settings["max_epochs"]
     settings["batch_size"] = args.batch_size or settings["batch_size"]
-    # the cosine reaches its floor at the end of training
-    settings["final_tokens"] = settings["max_epochs"] * len(dataset) * BLOCK_SIZE
+    # the cosine ends with training (at --cosine_epochs if given); it reaches its floor at 80% of that span
+    settings["final_tokens"] = (args.cosine_epochs or settings["max_epochs"]) * len(dataset) * BLOCK_SIZE
     writer = tensorboard_writer(args)
     identity = run_identity(args, model, corpus)
     train_and_save(args, model, dataset, trainer_config(args, settings, writer, identity))

@@ -106,6 +106,19 @@ def test_weight_decay_reaches_the_optimizer_and_the_fingerprint(world_files, tmp
     assert trainer.fingerprint()["weight_decay"] == 0.25  # a state saved at another decay is not resumed
 
 
+def test_cosine_epochs_sets_where_the_pretraining_schedule_ends(world_files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run, "Trainer", RecordingTrainer)
+    RecordingTrainer.configs = []
+    cli("pretrain", "rope", world_files["wiki"], "--writing_params_path", "p.params", "--max_epochs", "75",
+        "--cosine_epochs", "650")
+    (config, n_docs), = RecordingTrainer.configs
+    assert config.max_epochs == 75 and config.final_tokens == 650 * n_docs * 128, "the handout's first 75 epochs"
+    assert config.label == "cosine over 650 epochs"
+    assert cli("finetune", "rope", world_files["wiki"], "--writing_params_path", "f.params",
+               "--finetune_corpus_path", world_files["train"], "--cosine_epochs", "5") == 1, "pretraining's only"
+
+
 def test_pretraining_starts_from_params_only_when_asked(world_files, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     wiki = world_files["wiki"]

@@ -228,6 +228,7 @@ def test_dataset_script_with_missing_or_bad_data(tmp_path, setup, message):
     (["--dropout", "1"], "--dropout must be"),
     (["--weight_decay=-0.1"], "--weight_decay must be 0 or a positive number"),
     (["--weight_decay", "nan"], "--weight_decay must be 0 or a positive number"),
+    (["--cosine_epochs", "0"], "--cosine_epochs must be at least 1"),
     (["--device", "cuda:99"], "cuda"),
 ])
 def test_numbers_that_make_no_sense(files, capsys, flags, message):
