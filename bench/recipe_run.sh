@@ -66,7 +66,9 @@ train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlie
 }
 {
   echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc --all) cores${OMP_NUM_THREADS:+ (OMP_NUM_THREADS=$OMP_NUM_THREADS)}, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-  echo "# git $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo +dirty)"
+  # +dirty: uncommitted changes in the code this run uses (not in the logs, its own included)
+  echo "# git $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src bench/recipe_run.sh \
+    bench/recall_probe.py || echo +dirty)"
   echo "$pretrain_header"
   if [ -n "${PRETRAINED:-}" ]; then
     cp "$PRETRAINED" pretrain.params

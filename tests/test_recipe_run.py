@@ -117,6 +117,26 @@ def test_an_interrupted_run_whose_work_folder_is_lost_starts_again_with_the_same
     assert log_of(house).count("# pretrain: from the start") == 2
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_log_says_dirty_only_for_uncommitted_code_not_for_its_own_lines(house):
+    root = house[0]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(root)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "house"], check=True)
+    recipe_run(house, fail_stage="pretrain")
+    subprocess.run([*git, "add", "-A"], check=True)  # the partial log is committed, as a session's end asks
+    subprocess.run([*git, "commit", "-qm", "partial log"], check=True)
+    recipe_run(house)  # resumed: appends to the committed log
+    commits = [line for line in log_of(house).splitlines() if line.startswith("# git ")]
+    assert len(commits) == 2 and not any(line.endswith("+dirty") for line in commits)
+    (root / "src" / "run.py").write_text("# edited\n")
+    shutil.rmtree(f"/tmp/recipes/{house[2]}")
+    (root / "bench" / "results" / "recipes" / f"{house[2]}.log").unlink()
+    recipe_run(house)
+    assert log_of(house).splitlines()[1].endswith("+dirty")
+
+
 def test_an_interrupted_training_fails_with_its_status_and_still_logs_its_wall_time(house):
     done, calls = recipe_run(house, fail_stage="pretrain")
     assert done.returncode == 3
