@@ -11,6 +11,7 @@
 #
 # Interrupted? Run the same command again: training resumes where it stopped (see README).
 set -euo pipefail
+{  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")"
 
 quick=0
@@ -83,3 +84,5 @@ for stage in $stages; do
     *) echo "pipeline.sh: unknown stage $stage" >&2; exit 2 ;;
   esac
 done
+exit
+}

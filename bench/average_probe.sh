@@ -6,6 +6,7 @@
 # A soup of two finetunings: FIRST and SECOND both finetuned from the same pretrained params.
 # Log: bench/results/finetune/NAME.log, one "share S: Correct: ..." line per share.
 set -euo pipefail
+{  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")/.."
 name=$1 variant=$2 first=$(realpath "$3") second=$(realpath "$4") shares=$5
 root=$PWD split=/tmp/recipes/split work=/tmp/recipes/average/$name log=$root/bench/results/finetune/$name.log
@@ -24,3 +25,5 @@ cd "$work"
     echo "share $share: $accuracy"
   done
 } | tee "$log"
+exit
+}

@@ -9,6 +9,7 @@
 # The finetuning runs in micro-batches of 32 (the handout's updates in a quarter of its memory).
 # Ends with a table of every finished point.
 set -euo pipefail
+{  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")/.."
 table_only=0
 if [ "${1:-}" = --table ]; then table_only=1; shift; fi
@@ -41,3 +42,5 @@ for point in "${points[@]}"; do
   [ -n "$dev" ] || continue  # still running, or interrupted
   echo "| $variant | $epochs | $([ "$bucket" = bucket ] && echo on || echo off) | ${wall:+$((wall / 60)) min} | $cloze | $recall | $(printf %.1f "$dev")% |"
 done
+exit
+}

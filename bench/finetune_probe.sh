@@ -7,6 +7,7 @@
 # The split lies in /tmp/recipes/split (train1800.tsv, val200.tsv): a pretraining that mixes QA
 # items in must mix train1800.tsv only, or the 200 are not held out. Log: bench/results/finetune/NAME.log
 set -euo pipefail
+{  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")/.."
 name=$1 params=$(realpath "$2") variant=$3
 shift 3
@@ -35,3 +36,5 @@ before=$(grep '^Correct' "$log" | head -1) after=$(grep '^Correct' "$log" | tail
 recall() { grep "^$1" "$log" | sed -n "$2p" | cut -d: -f2 | cut -d' ' -f2-5; }
 echo "$name: val200 before finetuning ${before#Correct: }, after ${after#Correct: };" \
   "cloze recall $(recall cloze 1) -> $(recall cloze 2), name recall $(recall name 1) -> $(recall name 2)"
+exit
+}

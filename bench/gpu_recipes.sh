@@ -6,6 +6,7 @@
 #   bash bench/gpu_recipes.sh SEED VARIANT...     # e.g. bash bench/gpu_recipes.sh 0 rope vanilla
 # With OUT set (the device machine's output folder), the logs and predictions are copied there.
 set -euo pipefail
+{  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
   echo "usage: bash bench/gpu_recipes.sh SEED VARIANT... (e.g. 0 rope vanilla)" >&2
@@ -21,3 +22,5 @@ done
 if [ -n "${OUT:-}" ]; then
   cp bench/results/recipes/gpu_* "$OUT"/
 fi
+exit
+}

@@ -11,6 +11,7 @@
 # A finished run (its log ends with the dev accuracy) only prints that line again, on any machine.
 # A NAME reused with other settings is refused (exit 2), by its work folder or by its log.
 set -euo pipefail
+{  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")/.."
 name=$1 variant=$2 seed=$3 pretrain_flags=$4 finetune_flags=${5:-}
 root=$PWD work=/tmp/recipes/$name log=$root/bench/results/recipes/$name.log
@@ -89,3 +90,5 @@ train() {  # train pretrain|finetune ARGS...: writes $1.params, unless an earlie
   cp dev.predictions "$root/bench/results/recipes/$name.dev.predictions"
 } >>"$log" 2>&1
 tail -1 "$log"
+exit
+}

@@ -21,6 +21,10 @@ script=$1; shift
 if [ "$(basename "$script")" = recall_probe.py ]; then echo "cloze recall: 1 of 2 places (50.0%) in x"; exit 0; fi
 stage=$1
 if [ "${FAIL_STAGE:-}" = "$stage" ]; then exit 3; fi
+if [ -n "${EDIT_WHILE_RUNNING:-}" ] && [ "$stage" = pretrain ]; then  # an edit saved in place, as editors do
+  { printf '# edited while it ran %0200d\n' 0; cat "$EDIT_WHILE_RUNNING"; } >"$EDIT_WHILE_RUNNING.new"
+  cat "$EDIT_WHILE_RUNNING.new" >"$EDIT_WHILE_RUNNING" && rm "$EDIT_WHILE_RUNNING.new"
+fi
 while [ $# -gt 0 ]; do
   case $1 in --writing_params_path) echo params >"$2" ;; --outputs_path) echo Paris >"$2" ;; esac
   shift
@@ -143,6 +147,30 @@ def test_an_interrupted_training_fails_with_its_status_and_still_logs_its_wall_t
     assert len(calls) == 1
     log = log_of(house)
     assert "pretrain wall:" in log and "Correct:" not in log
+
+
+@pytest.mark.parametrize("script", ["recipe_run.sh", "curve.sh"])
+def test_a_script_edited_while_it_runs_finishes_as_it_started(house, script):
+    root, fake, name = house
+    edited = root / "bench" / script
+    env = dict(os.environ, PYTHON=str(fake), CALLS=str(root / "calls"), EDIT_WHILE_RUNNING=str(edited))
+    if script == "recipe_run.sh":
+        command = ["bash", "bench/recipe_run.sh", name, "rope", "0", "--max_epochs 2"]
+    else:
+        seed = str(10**6 + int(name[5:], 16) % 10**6)  # its own work folders under /tmp/recipes
+        command = ["bash", "bench/curve.sh", seed]
+    try:
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        if script == "curve.sh":
+            for folder in Path("/tmp/recipes").glob(f"curve_*_s{seed}"):
+                shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    assert edited.read_text().startswith("# edited while it ran")
+    if script == "recipe_run.sh":
+        assert done.stdout.strip() == "Correct: 1.0 out of 2.0: 50.0%"
+    else:
+        assert len(done.stdout.splitlines()) == 8 + 2 + 8  # each point, the table's head, its rows
 
 
 def test_the_curve_table_sums_the_wall_over_resumptions_but_not_over_a_lost_start_and_skips_unfinished_points(house):
