@@ -347,23 +347,24 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     monkeypatch.setattr(run, "Trainer", RecordingTrainer)
     RecordingTrainer.configs = []
     wiki = files["wiki"]
-    (files["dir"] / "birth_places_train.tsv").write_text(files["train"].read_text())  # the recipe mixes it in
     run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "laptop"])
     run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "laptop",
               "--max_epochs", "7"])
     run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params"])
     run.main(["finetune", "rope", str(wiki), "--writing_params_path", "f.params", "--recipe", "laptop",
               "--finetune_corpus_path", str(files["train"])])
-    (laptop, _), (shorter, _), (handout, _), (finetune, _) = RecordingTrainer.configs
+    (laptop, documents), (shorter, _), (handout, _), (finetune, _) = RecordingTrainer.configs
     pretrain = run.RECIPES["laptop"]["pretrain"]
     assert laptop.max_epochs == pretrain["max_epochs"] and laptop.batch_size == pretrain["batch_size"]
     assert laptop.learning_rate == pretrain["pretrain_lr"] and laptop.bucket == pretrain["bucket"]
-    assert laptop.label.startswith("recipe laptop, dropout 0, augment fullname,longviews, 25% of examples QA")
+    assert laptop.final_tokens == pretrain["cosine_epochs"] * documents * 128  # the lr ends halfway down
+    assert laptop.label == "recipe laptop, dropout 0, augment fullname,longviews,packed, cosine over 180 epochs"
     assert shorter.max_epochs == 7 and shorter.batch_size == pretrain["batch_size"]
     assert (handout.max_epochs, handout.batch_size, handout.learning_rate, handout.bucket, handout.label) == \
         (650, 128, 6e-3, False, "")
     assert handout.micro_batch_size is None
-    assert (finetune.batch_size, finetune.micro_batch_size, finetune.learning_rate) == (256, 32, 6e-4)
+    assert (finetune.batch_size, finetune.micro_batch_size, finetune.learning_rate) == (256, 32, 1e-4)
+    assert finetune.label == "recipe laptop, dropout 0"
 
 
 def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monkeypatch):
@@ -385,7 +386,7 @@ def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
     assert run.main(["pretrain", "rope", str(files["wiki"]), "--writing_params_path", "p.params",
                      "--recipe", "laptop", "--augment", "fullname,longviews", "--mix_corpus_path",
                      str(files["train"]), "--max_steps", "2"]) == 0
-    line = "training: recipe laptop, dropout 0, augment fullname,longviews, 25% of examples QA"
+    line = "training: recipe laptop, dropout 0, augment fullname,longviews, cosine over 180 epochs, 25% of examples QA"
     assert line in capsys.readouterr().out
     state = torch.load(files["dir"] / "p.params", weights_only=True)
     vocab = state["tok_emb.weight"].size(0)
