@@ -16,19 +16,20 @@ cd "$(dirname "$0")/.."
 name=$1 variant=$2 seed=$3 pretrain_flags=$4 finetune_flags=${5:-}
 root=$PWD work=/tmp/recipes/$name log=$root/bench/results/recipes/$name.log
 PYTHON=${PYTHON:-$root/.venv/bin/python}
-identity="$variant seed $seed; pretrain: ${PRETRAINED:-$pretrain_flags}; finetune: $finetune_flags"
-if [ -f "$work/identity" ] && [ "$(cat "$work/identity")" != "$identity" ]; then
-  echo "recipe_run.sh: $work holds a run with other settings ($(cat "$work/identity")); choose another NAME (or remove it)" >&2
-  exit 2
-fi
-# The log records its run's settings in these two lines, so that a machine whose /tmp is gone
-# still tells a NAME reused with other settings from the same run.
+# A run's settings, in two lines: the work folder's identity file holds them, and so does the
+# log, so that a machine whose /tmp is gone still tells a NAME reused with other settings.
 if [ -n "${PRETRAINED:-}" ]; then
   pretrain_header="# pretraining skipped: finetuning $PRETRAINED ($variant, seed $seed)"
 else
   pretrain_header="# pretrain $variant seed $seed: $pretrain_flags"
 fi
 finetune_header="# finetune: $finetune_flags"
+identity="$pretrain_header
+$finetune_header"
+if [ -f "$work/identity" ] && [ "$(cat "$work/identity")" != "$identity" ]; then
+  echo "recipe_run.sh: $work holds a run with other settings ($(paste -sd ' ' "$work/identity")); choose another NAME (or remove it)" >&2
+  exit 2
+fi
 in_log() { grep -qxF -- "$1" "$log"; }
 finished() { tail -1 "$log" | grep -q '^Correct: '; }
 if [ -f "$log" ] && grep -qE '^# (pretrain [a-z]+ seed |pretraining skipped: )' "$log" \
