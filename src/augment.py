@@ -52,6 +52,11 @@ AUGMENTATIONS = {
               "space, as in the packed sequences of GPT pretraining, so that the title no longer always "
               "opens the example: a question names the person after 'Where was ', and a model that only "
               "ever saw names at the start recalls far less after other text (bench/recall_probe.py --lead)",
+    "asktitle": "the title 'NAME. ' is worded as the finetuning question, 'Where was NAME born? ', so that in "
+                "every view the name stands between the words it stands between when asked, and what the "
+                "model memorises after it is reached from the question; the view keeps its characters of the "
+                "document (up to 127 in all). No labels: every title is worded alike, whoever it names. "
+                "Not with packed (the block holds one lead or the other)",
 }
 
 
@@ -122,16 +127,29 @@ def rephrase(document):
 BORN = re.compile(r"\b[Bb]orn\b")
 BORN_REACH = (32, 56)  # characters a 'bornviews' view runs on after 'born'
 SPAN_PLACERS = {"tailspan", "bornspan"}
+QUESTION_OPENING, QUESTION_CLOSING = "Where was ", " born? "  # NameDataset's question, then a space
+
+
+def ask_title(document):
+    """'asktitle': the document with its title 'NAME. ' worded as the question 'Where was NAME born? ';
+    (document, 0) without a title, else (worded document, where its body starts)."""
+    name, body = title_and_body(document)
+    if name is None:
+        return document, 0
+    question = f"{QUESTION_OPENING}{name}{QUESTION_CLOSING}"
+    return question + body, len(question)
 
 
 def unknown_augmentations(names):
     return sorted(set(names) - AUGMENTATIONS.keys())
 
 
-def span_conflict(names):
+def augmentation_conflict(names):
     """Why these augmentations cannot go together (None if they can)."""
     if SPAN_PLACERS <= set(names):
         return "tailspan and bornspan both choose where the masked span starts: pick one"
+    if {"asktitle", "packed"} <= set(names):
+        return "asktitle and packed both put words before the name, and the block holds one or the other: pick one"
     return None
 
 
@@ -142,14 +160,18 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         unknown = unknown_augmentations(augmentations)
         if unknown:
             raise ValueError(f"unknown augmentation(s) {', '.join(unknown)}: choose from {', '.join(AUGMENTATIONS)}")
-        conflict = span_conflict(augmentations)
+        conflict = augmentation_conflict(augmentations)
         if conflict:
             raise ValueError(conflict)
+        missing = sorted(set(QUESTION_OPENING + QUESTION_CLOSING) - plain.stoi.keys())
+        if "asktitle" in augmentations and missing:
+            raise ValueError(f"asktitle writes the question's characters, and {''.join(missing)!r} "
+                             "are not in the corpus")
         self.stoi, self.itos = plain.stoi, plain.itos
         self.block_size, self.vocab_size = plain.block_size, plain.vocab_size
         self.augmentations = tuple(augmentations)
         self.data = plain.data
-        self.view_start = 0  # characters of packed lead before the view in the latest example
+        self.view_start = 0  # characters before the document's body or view (packed lead) in the latest example
         if "fullname" in self.augmentations:
             self.data = [full_name(document) for document in self.data]
         if "skipwords" in self.augmentations:
@@ -158,14 +180,20 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
     def truncated_document(self, idx):
         """The assignment's cut to [4, 112] characters ([56, 112] with longviews, or a little after
         'born' with bornviews), of document idx or (skipwords) of a view of it with words left out,
-        (rephrase) its birth phrase worded anew; (packed) after another document's end."""
+        (rephrase) its birth phrase worded anew; (packed) after another document's end; (asktitle)
+        with its title worded as the question."""
         document = skip_words(*self.parts[idx]) if "skipwords" in self.augmentations else self.data[idx]
         if "rephrase" in self.augmentations:
             document = rephrase(document)
-        view = document[:self.view_length(document)]
+        length = self.view_length(document)
+        body_start = 0
+        if "asktitle" in self.augmentations:
+            asked, body_start = ask_title(document)
+            length = min(length + len(asked) - len(document), self.block_size - 1)  # the view and two marks fit
+            document = asked
         lead = self.lead() if "packed" in self.augmentations else ""
-        self.view_start = len(lead)  # where span_start looks for 'born': in the view, never in the lead
-        return lead + view
+        self.view_start = len(lead) + body_start  # where span_start looks for 'born': never in a lead or question
+        return lead + document[:length]
 
     def view_length(self, document):
         born = BORN.search(document) if "bornviews" in self.augmentations else None

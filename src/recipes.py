@@ -8,7 +8,7 @@ brings in a dev or test question.
 import math
 import os
 
-from augment import (AUGMENTATIONS, AugmentedCorruptionDataset, MixedDataset, held_out_items, span_conflict,
+from augment import (AUGMENTATIONS, AugmentedCorruptionDataset, MixedDataset, augmentation_conflict, held_out_items,
                      unknown_augmentations)
 from dataset import NameDataset
 from fileio import UserError, read_text, same_file
@@ -56,7 +56,7 @@ def check_pretraining_data(args):
         unknown = unknown_augmentations(augmentation_names(args))
         if unknown or not augmentation_names(args):
             raise UserError(f"--augment {args.augment!r}: choose from {', '.join(AUGMENTATIONS)} (comma-separated)")
-        conflict = span_conflict(augmentation_names(args))
+        conflict = augmentation_conflict(augmentation_names(args))
         if conflict:
             raise UserError(f"--augment {args.augment!r}: {conflict}")
     if args.function == "pretrain" and not (math.isfinite(args.mix_share) and 0 < args.mix_share < 1):
@@ -91,7 +91,10 @@ def documents(args, pretrain_dataset):
     """The assignment's span-corruption dataset, or its augmented form."""
     if args.augment is None:
         return pretrain_dataset
-    return AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
+    try:
+        return AugmentedCorruptionDataset(pretrain_dataset, augmentation_names(args))
+    except ValueError as e:  # a corpus the augmentation cannot write in
+        raise UserError(f"--augment {args.augment!r}: {e}") from None
 
 
 def finetuning_data(args, pretrain_dataset, finetune_dataset):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import run
-from augment import (REPHRASINGS, AugmentedCorruptionDataset, MixedDataset, full_name, held_out_items, rephrase,
-                     skip_words, title_and_body)
+from augment import (REPHRASINGS, AugmentedCorruptionDataset, MixedDataset, ask_title, full_name, held_out_items,
+                     rephrase, skip_words, title_and_body)
 from conftest import ROOT, fails, tiny_world
 from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
 from starter_model import StarterGPT
@@ -185,6 +185,58 @@ def test_rephrased_views_feed_the_assignments_examples(wiki_text):
         assert x.shape == y.shape == (plain.block_size,) and int(x.max()) < plain.vocab_size
 
 
+@pytest.mark.parametrize("document, expected", [
+    ("Stanley Corrsin. Corrsin was born in Ely .", "Where was Stanley Corrsin born? Corrsin was born in Ely ."),
+    ("John F. Kennedy. Kennedy was born in Rye .", "Where was John F. Kennedy born? Kennedy was born in Rye ."),
+    ("no title here", "no title here"),
+])
+def test_ask_title_words_the_title_as_the_question(document, expected):
+    asked, body_start = ask_title(document)
+    assert asked == expected
+    assert asked[body_start:] == (title_and_body(document)[1] if asked != document else document)
+
+
+def test_asked_views_open_with_the_finetuning_question(wiki_text):
+    plain = CharCorruptionDataset(wiki_text, 128)
+    views = AugmentedCorruptionDataset(plain, ["fullname", "longviews", "tailspan", "asktitle"])
+    corrsin = next(i for i, d in enumerate(views.data) if d.startswith("Stanley Corrsin. "))
+    question = NameDataset(plain, "Where was Stanley Corrsin born?\tPhiladelphia\n")
+    asked_text = "".join(plain.itos[int(i)] for i in question[0][0]).split(MASK_CHAR)[0]  # 'Where was ... born?'
+    random.seed(0)
+    lengths = set()
+    for _ in range(300):
+        view = views.truncated_document(corrsin)
+        assert view.startswith(asked_text + " Stanley Corrsin was born"), "the question as finetuning asks it"
+        lengths.add(len(view) - len(asked_text + " ") + len("Stanley Corrsin. "))
+    assert lengths == set(range(56, len(views.data[corrsin]) + 1)), "each view keeps its characters of the document"
+    longest = max(len(views.truncated_document(i)) for i in range(200) for _ in range(3))
+    assert longest == plain.block_size - 1, "up to 127 characters: the view and two marks fill the block"
+    x, y = views[corrsin]
+    assert x.shape == y.shape == (plain.block_size,)
+
+
+def test_asked_views_fit_small_blocks_and_never_anchor_in_the_question(tiny_corpus):
+    views = AugmentedCorruptionDataset(tiny_corpus, ["asktitle", "bornspan"])
+    random.seed(0)
+    for _ in range(20):
+        for idx in range(len(views)):
+            x, y = views[idx]
+            assert x.shape == y.shape == (tiny_corpus.block_size,)
+    with pytest.raises(ValueError, match="not in the corpus"):
+        AugmentedCorruptionDataset(CharCorruptionDataset("Ada Moss. Ada Moss was born in Paris", 32), ["asktitle"])
+    document = "Ada Moss. Ada Moss was born in Paris and wrote poems about the sea"
+    corpus = CharCorruptionDataset(document + "\nWhere? W", 128)
+    spans = AugmentedCorruptionDataset(corpus, ["asktitle", "bornspan", "longviews"])
+    asked = ask_title(document)[0]
+    starts = set()
+    for _ in range(200):
+        text = "".join(spans.itos[int(i)] for i in spans[0][0]).rstrip(spans.PAD_CHAR)
+        starts.add(len(text.split(MASK_CHAR)[0]))
+    assert max(starts) == asked.index(" born in") + len(" born"), "after the body's 'born', not the question's"
+    with pytest.raises(ValueError, match="asktitle and packed"):
+        AugmentedCorruptionDataset(tiny_corpus, ["asktitle", "packed"])
+
+
 def test_skip_words_keeps_the_name_and_leaves_out_a_share_of_the_rest():
     name, body = "Stanley Corrsin", "Stanley Corrsin (Corrsin) was born on 3 April 1920 in Philadelphia, Pennsylvania ."
     words = body.split(" ")
@@ -289,14 +341,23 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 @pytest.mark.parametrize("flags, message", [
     (["--augment", "fullname,shuffle"],
      "--augment 'fullname,shuffle': choose from fullname, longviews, bornviews, skipwords, tailspan, bornspan, "
-     "rephrase, packed"),
+     "rephrase, packed, asktitle"),
     (["--augment", ","], "choose from"),
     (["--augment", "bornspan,longviews,tailspan"], "tailspan and bornspan both choose where the masked span starts"),
+    (["--augment", "packed,asktitle"], "asktitle and packed both put words before the name"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
     (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),
 ])
 def test_bad_recipe_options(files, capsys, flags, message):
     fails(capsys, "pretrain", "vanilla", files["wiki"], "--writing_params_path", "p.params", *flags, match=message)
+
+
+def test_asktitle_needs_the_questions_characters(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wiki.txt").write_text("Ada Moss. Ada Moss was born in Paris .\n", encoding="utf-8")
+    fails(capsys, "pretrain", "rope", "wiki.txt", "--writing_params_path", "p.params", "--augment", "asktitle",
+          match=r"--augment 'asktitle': asktitle writes the question's characters, and '\?Weh' are not in the corpus")
+    assert not (tmp_path / "p.params").exists()
 
 
 def test_pretraining_options_do_not_apply_to_finetuning(files, capsys):
