@@ -52,6 +52,11 @@ AUGMENTATIONS = {
               "space, as in the packed sequences of GPT pretraining, so that the title no longer always "
               "opens the example: a question names the person after 'Where was ', and a model that only "
               "ever saw names at the start recalls far less after other text (bench/recall_probe.py --lead)",
+    "askspan": "with asktitle: the masked span runs from the question's end to the end of the body's first 'born' "
+               "(the handout's random span in views without one), so the example reads 'Where was NAME born?', a "
+               "mark, then what follows the body's 'born' (mostly ' in PLACE' or a date and the place), as the "
+               "finetuned model writes the place after the question's mark; the rest of the view follows the "
+               "second mark. No labels: every view is cut alike. Not with tailspan or bornspan",
     "asktitle": "the title 'NAME. ' is worded as the finetuning question, 'Where was NAME born? ', so that in "
                 "every view the name stands between the words it stands between when asked, and what the "
                 "model memorises after it is reached from the question; the view keeps its characters of the "
@@ -126,7 +131,7 @@ def rephrase(document):
 
 BORN = re.compile(r"\b[Bb]orn\b")
 BORN_REACH = (32, 56)  # characters a 'bornviews' view runs on after 'born'
-SPAN_PLACERS = {"tailspan", "bornspan"}
+SPAN_PLACERS = {"tailspan", "bornspan", "askspan"}
 QUESTION_OPENING, QUESTION_CLOSING = "Where was ", " born? "  # NameDataset's question, then a space
 
 
@@ -146,8 +151,11 @@ def unknown_augmentations(names):
 
 def augmentation_conflict(names):
     """Why these augmentations cannot go together (None if they can)."""
-    if SPAN_PLACERS <= set(names):
-        return "tailspan and bornspan both choose where the masked span starts: pick one"
+    placers = sorted(SPAN_PLACERS & set(names))
+    if len(placers) > 1:
+        return f"{' and '.join(placers)} each choose where the masked span starts: pick one"
+    if "askspan" in names and "asktitle" not in names:
+        return "askspan cuts the span from the question's end: it needs asktitle"
     if {"asktitle", "packed"} <= set(names):
         return "asktitle and packed both put words before the name, and the block holds one or the other: pick one"
     return None
@@ -208,6 +216,14 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         other = self.data[random.randrange(len(self.data))]
         kept = random.randint(0, self.block_size - 2 - self.longest_view)  # 0-14 characters of it
         return other[max(0, len(other) - kept):] + " "
+
+    def masked_span(self, document):
+        """(askspan) from the question's end to the end of the body's first 'born'."""
+        born = BORN.search(document, self.view_start) if "askspan" in self.augmentations else None
+        if born:
+            start = self.view_start - len(" ")  # the question's closing space opens the span
+            return start, born.end() - start
+        return super().masked_span(document)
 
     def span_start(self, document, span):
         born = BORN.search(document, self.view_start) if "bornspan" in self.augmentations else None

@@ -51,8 +51,7 @@ class CharCorruptionDataset(Dataset):
 
     def __getitem__(self, idx):
         document = self.truncated_document(idx)
-        span = random_span_length(len(document))
-        start = self.span_start(document, span)
+        start, span = self.masked_span(document)
         prefix, masked, suffix = document[:start], document[start:start + span], document[start + span:]
         text = prefix + MASK_CHAR + suffix + MASK_CHAR + masked
         text += PAD_CHAR * (self.block_size + 1 - len(text))
@@ -69,6 +68,11 @@ class CharCorruptionDataset(Dataset):
         """Document idx cut to a random length in [4, int(block_size*7/8)] (all of it if shorter)."""
         return self.data[idx][:random.randint(4, self.longest_view)]
 
+
+    def masked_span(self, document):
+        """(start, length) of the span cut out: a random length, then where it starts."""
+        span = random_span_length(len(document))
+        return self.span_start(document, span), span
 
     def span_start(self, document, span):
         """Where the masked span starts: uniformly anywhere it fits."""

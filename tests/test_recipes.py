@@ -237,6 +237,29 @@ def test_asked_views_fit_small_blocks_and_never_anchor_in_the_question(tiny_corp
         AugmentedCorruptionDataset(tiny_corpus, ["asktitle", "packed"])
 
 
+def test_ask_span_writes_what_follows_born_right_after_the_question():
+    documents = ["Ada Moss. Ada Moss, a poet and a cook, was born in Paris and wrote " + "x" * 40,
+                 "Bo Li. Born in Oslo, Bo Li sang", "Cy Ng. " + "y" * 60, "Where? W"]
+    corpus = CharCorruptionDataset("\n".join(documents), 128)
+    spans = AugmentedCorruptionDataset(corpus, ["longviews", "asktitle", "askspan"])
+    random.seed(0)
+    unborn = set()
+    cases = [("Where was Ada Moss born?", " Ada Moss, a poet and a cook, was born"), ("Where was Bo Li born?", " Born")]
+    for _ in range(100):
+        for idx, (question, masked_words) in enumerate(cases):
+            text = "".join(corpus.itos[int(i)] for i in spans[idx][0]).rstrip(corpus.PAD_CHAR)
+            prefix, suffix, masked = text.split(MASK_CHAR)
+            assert (prefix, masked) == (question, masked_words)
+            after_born = re.split("[Bb]orn", documents[idx], maxsplit=1)[1]
+            assert after_born.startswith(suffix) and suffix.startswith(" in "), "what follows 'born'"
+        text = "".join(corpus.itos[int(i)] for i in spans[2][0]).rstrip(corpus.PAD_CHAR)
+        unborn.add(len(text.split(MASK_CHAR)[0]))
+    assert len(unborn) > 20, "no 'born' in the body: the handout's random span"
+    for names, message in [(["askspan"], "needs asktitle"), (["asktitle", "askspan", "tailspan"], "pick one")]:
+        with pytest.raises(ValueError, match=message):
+            AugmentedCorruptionDataset(corpus, names)
+
+
 def test_skip_words_keeps_the_name_and_leaves_out_a_share_of_the_rest():
     name, body = "Stanley Corrsin", "Stanley Corrsin (Corrsin) was born on 3 April 1920 in Philadelphia, Pennsylvania ."
     words = body.split(" ")
@@ -341,9 +364,9 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
 @pytest.mark.parametrize("flags, message", [
     (["--augment", "fullname,shuffle"],
      "--augment 'fullname,shuffle': choose from fullname, longviews, bornviews, skipwords, tailspan, bornspan, "
-     "rephrase, packed, asktitle"),
+     "rephrase, packed, askspan, asktitle"),
     (["--augment", ","], "choose from"),
-    (["--augment", "bornspan,longviews,tailspan"], "tailspan and bornspan both choose where the masked span starts"),
+    (["--augment", "bornspan,longviews,tailspan"], "bornspan and tailspan each choose where the masked span starts"),
     (["--augment", "packed,asktitle"], "asktitle and packed both put words before the name"),
     (["--mix_share", "1"], "--mix_share must be between 0 and 1"),
     (["--mix_share", "nan"], "--mix_share must be between 0 and 1"),
