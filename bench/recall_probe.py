@@ -18,6 +18,10 @@ of their wiki.txt document:
   person's name): pretraining puts every title at the start of its example, a question does not;
   does the model still recall the place once the name stands after other text? (The continuation
   stops at the block's 128 characters, lead included.)
+- with --asked, the same for a model pretrained with `--augment fullname,asktitle`, whose views
+  open with 'Where was NAME born? ': cloze recall of the document as those augmentations word
+  it, and recall from the question alone, followed by a space (the view's opening) or by the
+  mark (finetuning's); a hit holds the place anywhere in the continuation, up to the block.
 Use the training TSV (the default): dev and test are for the final evaluation only.
 """
 import argparse
@@ -32,6 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import devices  # noqa: E402
 from analyze import find_documents, person  # noqa: E402
+from augment import ask_title, full_name  # noqa: E402
 from checkpoint import load_params  # noqa: E402
 from dataset import CharCorruptionDataset  # noqa: E402
 from decoding import greedy_complete  # noqa: E402
@@ -54,6 +59,18 @@ def probe_people(questions, places, documents, longest):
 def cloze_prompts(people):
     """(document prefix up to the place, place) of each probed person."""
     return [(document[:start], place) for document, _, start, place in people]
+
+
+def asked_prompts(people):
+    """(document worded by fullname and asktitle up to its place, the question 'Where was NAME born?', place)
+    of each probed person whose place survives the wording."""
+    prompts = []
+    for document, _, _, place in people:
+        asked, body_start = ask_title(full_name(document))
+        start = asked.find(place, body_start)
+        if start >= 0:
+            prompts.append((asked[:start], asked[:body_start - 1], place))
+    return prompts
 
 
 PLACE_END_BINS = (0, 40, 56, 70, 84, 98, 113)  # [0, 40), [40, 56), ..., [98, 113): characters
@@ -113,6 +130,8 @@ def main():
     parser.add_argument("--wiki", default=str(ROOT / "wiki.txt"))
     parser.add_argument("--by_position", action="store_true",
                         help="also print cloze recall by the character where the place ends")
+    parser.add_argument("--asked", action="store_true",
+                        help="also probe in the frame of --augment fullname,asktitle (cloze; from the question)")
     parser.add_argument("--lead", help="also probe name recall with this text before each title "
                                        "({name}: the person's name), e.g. 'Where was {name} born? '")
     args = parser.parse_args()
@@ -142,6 +161,24 @@ def main():
     if args.lead is not None:
         hits, chance = name_recall(model, corpus, titles, places, longest, args.lead)
         print(f"name recall after {args.lead!r}: {hits} of {count} places ({100 * hits / count:.1f}%) "
+              f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
+    if args.asked:
+        asked_recall(model, corpus, people)
+
+
+def asked_recall(model, corpus, people):
+    """Print the --asked recalls: cloze in the asked wording, and from the question alone."""
+    prompts = asked_prompts(people)
+    count, places = len(prompts), [place for *_, place in prompts]
+    continuations = continue_greedily(model, corpus, [prefix for prefix, _, _ in prompts], 24)
+    hits = sum(text.startswith(place) for text, place in zip(continuations, places))
+    print(f"asked cloze recall: {hits} of {count} places ({100 * hits / count:.1f}%) in the document worded "
+          f"by fullname,asktitle")
+    for after in (" ", corpus.MASK_CHAR):
+        questions = [question + after for _, question, _ in prompts]
+        budgets = [model.block_size - len(question) for question in questions]
+        hits, chance = name_recall_hits(continue_each_greedily(model, corpus, questions, budgets), places)
+        print(f"recall after 'Where was {{name}} born?{after}': {hits} of {count} places ({100 * hits / count:.1f}%) "
               f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
 
 

@@ -25,6 +25,14 @@ def test_probe_people_are_those_whose_place_opens_their_document():
     assert len(recall_probe.probe_people(QUESTIONS[:1], PLACES[:1], DOCUMENTS[:1], longest=36)) == 1
 
 
+def test_asked_prompts_word_the_document_as_asktitle_does():
+    documents = ["Ada Moss. Moss was born in Paris.", "Bo Nash. Bo Nash was born in Lima."]
+    people = recall_probe.probe_people(QUESTIONS[:2], PLACES[:2], documents, longest=112)
+    assert recall_probe.asked_prompts(people) == [
+        ("Where was Ada Moss born? Ada Moss was born in ", "Where was Ada Moss born?", "Paris"),
+        ("Where was Bo Nash born? Bo Nash was born in ", "Where was Bo Nash born?", "Lima")]
+
+
 def test_cloze_hits_are_counted_by_where_the_place_ends():
     people = recall_probe.probe_people(QUESTIONS, PLACES, DOCUMENTS, longest=112)  # places end at 36, 33, 32
     assert recall_probe.cloze_hits_by_place_end(people, [True, False, True], edges=(0, 33, 40, 50)) == [
@@ -108,7 +116,7 @@ def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
     tsv = tmp_path / "three.tsv"
     tsv.write_text("".join((ROOT / "birth_places_train.tsv").read_text(encoding="utf-8").splitlines(True)[:3]))
     monkeypatch.setattr(sys, "argv", ["recall_probe.py", str(params), "vanilla", "--tsv", str(tsv),
-                                      "--lead", "Where was {name} born? ", "--by_position"])
+                                      "--lead", "Where was {name} born? ", "--by_position", "--asked"])
     recall_probe.main()
     out = capsys.readouterr().out
     assert re.search(r"^cloze recall: \d of 3 places \(\d+\.\d%\) in .*three\.tsv$", out, re.M)
@@ -116,6 +124,11 @@ def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
                      r"\(another person's place: \d, \d+\.\d%\)$", out, re.M)
     assert re.search(r"^name recall after 'Where was \{name\} born\? ': \d of 3 places \(\d+\.\d%\) "
                      r"\(another person's place: \d, \d+\.\d%\)$", out, re.M)
+    assert re.search(r"^asked cloze recall: \d of 3 places \(\d+\.\d%\) in the document worded by fullname,asktitle$",
+                     out, re.M)
+    for after in (" ", "\u2047"):
+        assert re.search(rf"^recall after 'Where was \{{name\}} born\?{after}': \d of 3 places \(\d+\.\d%\) "
+                         r"\(another person's place: \d, \d+\.\d%\)$", out, re.M), after
     bins = re.findall(r"^  place ends at character \[(\d+), (\d+)\): (\d) of (\d) ", out, re.M)
     assert [(int(lo), int(hi)) for lo, hi, _, _ in bins] == list(zip(recall_probe.PLACE_END_BINS,
                                                                      recall_probe.PLACE_END_BINS[1:]))
