@@ -219,7 +219,8 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
 
     def masked_span(self, document):
         """(askspan) from the question's end to the end of the body's first 'born'."""
-        born = BORN.search(document, self.view_start) if "askspan" in self.augmentations else None
+        asked = "askspan" in self.augmentations and self.view_start > 0  # a document without a title has no question
+        born = BORN.search(document, self.view_start) if asked else None
         if born:
             start = self.view_start - len(" ")  # the question's closing space opens the span
             return start, born.end() - start

@@ -239,7 +239,7 @@ def test_asked_views_fit_small_blocks_and_never_anchor_in_the_question(tiny_corp
 
 def test_ask_span_writes_what_follows_born_right_after_the_question():
     documents = ["Ada Moss. Ada Moss, a poet and a cook, was born in Paris and wrote " + "x" * 40,
-                 "Bo Li. Born in Oslo, Bo Li sang", "Cy Ng. " + "y" * 60, "Where? W"]
+                 "Bo Li. Born in Oslo, Bo Li sang", "Cy Ng. " + "y" * 60, "Where? W", "untitled, born in Rye"]
     corpus = CharCorruptionDataset("\n".join(documents), 128)
     spans = AugmentedCorruptionDataset(corpus, ["longviews", "asktitle", "askspan"])
     random.seed(0)
@@ -254,6 +254,8 @@ def test_ask_span_writes_what_follows_born_right_after_the_question():
             assert after_born.startswith(suffix) and suffix.startswith(" in "), "what follows 'born'"
         text = "".join(corpus.itos[int(i)] for i in spans[2][0]).rstrip(corpus.PAD_CHAR)
         unborn.add(len(text.split(MASK_CHAR)[0]))
+        text = "".join(corpus.itos[int(i)] for i in spans[4][0]).rstrip(corpus.PAD_CHAR)
+        assert sorted(text.replace(MASK_CHAR, "")) == sorted(documents[4]), "no title: the handout's random span"
     assert len(unborn) > 20, "no 'born' in the body: the handout's random span"
     for names, message in [(["askspan"], "needs asktitle"), (["asktitle", "askspan", "tailspan"], "pick one")]:
         with pytest.raises(ValueError, match=message):
