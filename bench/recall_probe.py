@@ -73,6 +73,12 @@ def asked_prompts(people):
     return prompts
 
 
+def cloze_hits(model, corpus, pairs):
+    """Whether the greedy continuation of each (prefix, place) starts with the place."""
+    continuations = continue_greedily(model, corpus, [prefix for prefix, _ in pairs], 24)
+    return [text.startswith(place) for text, (_, place) in zip(continuations, pairs)]
+
+
 PLACE_END_BINS = (0, 40, 56, 70, 84, 98, 113)  # [0, 40), [40, 56), ..., [98, 113): characters
 
 
@@ -144,13 +150,11 @@ def main():
     longest = corpus.longest_view
     people = probe_people(questions, places, wiki.split("\n"), longest)
     count = len(people)
-    pairs = cloze_prompts(people)
-    continuations = continue_greedily(model, corpus, [prefix for prefix, _ in pairs], 24)
-    cloze_hits = [text.startswith(place) for text, (_, place) in zip(continuations, pairs)]
-    hits = sum(cloze_hits)
+    hits_by_person = cloze_hits(model, corpus, cloze_prompts(people))
+    hits = sum(hits_by_person)
     print(f"cloze recall: {hits} of {count} places ({100 * hits / count:.1f}%) in {args.tsv}")
     if args.by_position:
-        for lo, hi, bin_hits, people_in_bin in cloze_hits_by_place_end(people, cloze_hits):
+        for lo, hi, bin_hits, people_in_bin in cloze_hits_by_place_end(people, hits_by_person):
             share = f"{100 * bin_hits / people_in_bin:.1f}%" if people_in_bin else "-"
             print(f"  place ends at character [{lo}, {hi}): {bin_hits} of {people_in_bin} ({share})")
     titles = [title for _, title, _, _ in people]
@@ -170,8 +174,7 @@ def asked_recall(model, corpus, people):
     """Print the --asked recalls: cloze in the asked wording, and from the question alone."""
     prompts = asked_prompts(people)
     count, places = len(prompts), [place for *_, place in prompts]
-    continuations = continue_greedily(model, corpus, [prefix for prefix, _, _ in prompts], 24)
-    hits = sum(text.startswith(place) for text, place in zip(continuations, places))
+    hits = sum(cloze_hits(model, corpus, [(prefix, place) for prefix, _, place in prompts]))
     print(f"asked cloze recall: {hits} of {count} places ({100 * hits / count:.1f}%) in the document worded "
           f"by fullname,asktitle")
     for after in (" ", corpus.MASK_CHAR):

@@ -171,10 +171,11 @@ class AugmentedCorruptionDataset(CharCorruptionDataset):
         conflict = augmentation_conflict(augmentations)
         if conflict:
             raise ValueError(conflict)
-        missing = sorted(set(QUESTION_OPENING + QUESTION_CLOSING) - plain.stoi.keys())
-        if "asktitle" in augmentations and missing:
-            raise ValueError(f"asktitle writes the question's characters, and {''.join(missing)!r} "
-                             "are not in the corpus")
+        if "asktitle" in augmentations:
+            missing = sorted(set(QUESTION_OPENING + QUESTION_CLOSING) - plain.stoi.keys())
+            if missing:
+                raise ValueError(f"asktitle writes the question's characters, and {''.join(missing)!r} "
+                                 "are not in the corpus")
         self.stoi, self.itos = plain.stoi, plain.itos
         self.block_size, self.vocab_size = plain.block_size, plain.vocab_size
         self.augmentations = tuple(augmentations)

@@ -65,6 +65,11 @@ def wiki_text():
     return (ROOT / "wiki.txt").read_text(encoding="utf-8")
 
 
+def decode(dataset, ids):
+    """The characters of a tensor of token ids."""
+    return "".join(dataset.itos[int(i)] for i in ids)
+
+
 def small_model(vocab_size, block_size=32, rope=False, dropout=0.0, **sizes):
     config = GPTConfig(vocab_size, block_size, n_layer=2, n_head=4, n_embd=32, rope=rope,
                        embd_pdrop=dropout, resid_pdrop=dropout, attn_pdrop=dropout)

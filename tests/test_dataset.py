@@ -8,12 +8,8 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, tiny_world
+from conftest import ROOT, decode, tiny_world
 from dataset import MASK_CHAR, PAD_CHAR, CharCorruptionDataset, NameDataset, ReservedCharacterError
-
-
-def decode(dataset, ids):
-    return "".join(dataset.itos[int(i)] for i in ids)
 
 
 def check_example(dataset, idx, x, y):

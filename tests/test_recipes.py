@@ -10,7 +10,7 @@ import torch
 import run
 from augment import (REPHRASINGS, AugmentedCorruptionDataset, MixedDataset, ask_title, full_name, held_out_items,
                      rephrase, skip_words, title_and_body)
-from conftest import ROOT, fails, tiny_world
+from conftest import ROOT, decode, fails, tiny_world
 from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
 from starter_model import StarterGPT
 from test_cli import RecordingTrainer
@@ -18,6 +18,11 @@ from test_cli import RecordingTrainer
 
 def read(name):
     return (ROOT / name).read_text(encoding="utf-8")
+
+
+def example_text(dataset, idx):
+    """Example idx's input as characters, the padding stripped: 'prefix⁇suffix⁇masked'."""
+    return decode(dataset, dataset[idx][0]).rstrip(dataset.PAD_CHAR)
 
 
 # --- knowledge augmentation ---------------------------------------------------------------
@@ -77,8 +82,7 @@ def test_born_views_end_a_little_after_born():
 def test_tail_span_reads_the_document_in_order(tiny_corpus):
     tail = AugmentedCorruptionDataset(tiny_corpus, ["tailspan"])
     for idx in range(len(tail)):
-        x, y = tail[idx]
-        text = "".join(tail.itos[int(i)] for i in x).rstrip(tail.PAD_CHAR)
+        text = example_text(tail, idx)
         prefix, empty, masked = text.split(MASK_CHAR)
         assert empty == "" and tail.data[idx].startswith(prefix + masked[:-1])
 
@@ -91,8 +95,7 @@ def test_born_span_masks_what_follows_born():
     starts = [set(), set(), set()]
     for _ in range(300):
         for idx, document in enumerate(documents):
-            x, _ = spans[idx]
-            text = "".join(spans.itos[int(i)] for i in x).rstrip(spans.PAD_CHAR)
+            text = example_text(spans, idx)
             prefix, suffix, masked = text.split(MASK_CHAR)
             assert document.startswith(prefix + masked + suffix)
             starts[idx].add(len(prefix))
@@ -111,8 +114,7 @@ def test_born_span_never_anchors_in_a_packed_lead():
     random.seed(0)
     offsets, leads_with_born = set(), 0
     for _ in range(300):
-        x, _ = spans[0]
-        text = "".join(spans.itos[int(i)] for i in x).rstrip(spans.PAD_CHAR)
+        text = example_text(spans, 0)
         prefix, suffix, masked = text.split(MASK_CHAR)
         lead = (prefix + masked + suffix).split("Ada Moss. ")[0]
         leads_with_born += "born" in lead
@@ -201,7 +203,7 @@ def test_asked_views_open_with_the_finetuning_question(wiki_text):
     views = AugmentedCorruptionDataset(plain, ["fullname", "longviews", "tailspan", "asktitle"])
     corrsin = next(i for i, d in enumerate(views.data) if d.startswith("Stanley Corrsin. "))
     question = NameDataset(plain, "Where was Stanley Corrsin born?\tPhiladelphia\n")
-    asked_text = "".join(plain.itos[int(i)] for i in question[0][0]).split(MASK_CHAR)[0]  # 'Where was ... born?'
+    asked_text = decode(plain, question[0][0]).split(MASK_CHAR)[0]  # 'Where was ... born?'
     random.seed(0)
     lengths = set()
     for _ in range(300):
@@ -230,7 +232,7 @@ def test_asked_views_fit_small_blocks_and_never_anchor_in_the_question(tiny_corp
     asked = ask_title(document)[0]
     starts = set()
     for _ in range(200):
-        text = "".join(spans.itos[int(i)] for i in spans[0][0]).rstrip(spans.PAD_CHAR)
+        text = example_text(spans, 0)
         starts.add(len(text.split(MASK_CHAR)[0]))
     assert max(starts) == asked.index(" born in") + len(" born"), "after the body's 'born', not the question's"
     with pytest.raises(ValueError, match="asktitle and packed"):
@@ -247,15 +249,14 @@ def test_ask_span_writes_what_follows_born_right_after_the_question():
     cases = [("Where was Ada Moss born?", " Ada Moss, a poet and a cook, was born"), ("Where was Bo Li born?", " Born")]
     for _ in range(100):
         for idx, (question, masked_words) in enumerate(cases):
-            text = "".join(corpus.itos[int(i)] for i in spans[idx][0]).rstrip(corpus.PAD_CHAR)
+            text = example_text(spans, idx)
             prefix, suffix, masked = text.split(MASK_CHAR)
             assert (prefix, masked) == (question, masked_words)
             after_born = re.split("[Bb]orn", documents[idx], maxsplit=1)[1]
             assert after_born.startswith(suffix) and suffix.startswith(" in "), "what follows 'born'"
-        text = "".join(corpus.itos[int(i)] for i in spans[2][0]).rstrip(corpus.PAD_CHAR)
-        unborn.add(len(text.split(MASK_CHAR)[0]))
-        text = "".join(corpus.itos[int(i)] for i in spans[4][0]).rstrip(corpus.PAD_CHAR)
-        assert sorted(text.replace(MASK_CHAR, "")) == sorted(documents[4]), "no title: the handout's random span"
+        unborn.add(len(example_text(spans, 2).split(MASK_CHAR)[0]))
+        untitled = example_text(spans, 4).replace(MASK_CHAR, "")
+        assert sorted(untitled) == sorted(documents[4]), "no title: the handout's random span"
     assert len(unborn) > 20, "no 'born' in the body: the handout's random span"
     for names, message in [(["askspan"], "needs asktitle"), (["asktitle", "askspan", "tailspan"], "pick one")]:
         with pytest.raises(ValueError, match=message):
@@ -312,7 +313,7 @@ def test_mixed_dataset_interleaves_qa_items_evenly(tiny_corpus):
     assert documents == list(range(48)), "every document once, in the assignment's order"
     x, y = mixed[gaps[0]]
     assert x.shape == y.shape == (tiny_corpus.block_size,)
-    text = "".join(tiny_corpus.itos[int(i)] for i in x)
+    text = decode(tiny_corpus, x)
     assert re.match(rf"Where was (Ada Moss|Bo Nash) born\?{MASK_CHAR}(Paris|Lima){MASK_CHAR}", text)
     answer = re.match(rf".*?{MASK_CHAR}(\w+){MASK_CHAR}", text).group(1)
     assert (y != 0).sum() == len(answer) + 2  # ⁇PLACE⁇: only the answer carries loss
@@ -351,7 +352,7 @@ def test_mixed_pretraining_draws_only_training_questions(files, monkeypatch, cap
     def record(self, idx):
         x, y = real_getitem(self, idx)
         if self.is_drawn[idx]:
-            seen.append("".join(self.base.itos[int(i)] for i in x).split(MASK_CHAR)[0])
+            seen.append(decode(self.base, x).split(MASK_CHAR)[0])
         return x, y
     monkeypatch.setattr(MixedDataset, "__getitem__", record)
     assert run.main(["pretrain", "vanilla", str(files["wiki"]), "--writing_params_path", "p.params",
@@ -406,7 +407,7 @@ def test_replay_draws_documents_between_the_qa_items(tiny_corpus):
     for i in range(20):
         x, y = replayed[i]
         assert x.shape == y.shape == (tiny_corpus.block_size,)
-        text = "".join(tiny_corpus.itos[int(t)] for t in x)
+        text = decode(tiny_corpus, x)
         if replayed.is_drawn[i]:  # a span-corruption example: loss on (nearly) every character
             assert text.count(MASK_CHAR) == 2 and not text.startswith("Where was")
             assert (y != 0).sum() >= (x != 0).sum() - 1
