@@ -1,26 +1,84 @@
 #!/usr/bin/env bash
 # Issue 11's fourth target, for a session that is lent a GPU: the handout's recipe and
 # `--recipe best` at the full budget (650 epochs, --compile), side by side in one session.
-# For each VARIANT, both pretrain + finetune + evaluate on dev through bench/recipe_run.sh
-# (logs and dev predictions in bench/results/recipes/gpu_*; about 3.5 min a run on an H100).
-#   bash bench/gpu_recipes.sh SEED VARIANT...     # e.g. bash bench/gpu_recipes.sh 0 rope vanilla
-# With OUT set (the device machine's output folder), the logs and predictions are copied there.
+# Each RUN is RECIPE:VARIANT:SEED (RECIPE handout or best); each pretrains, finetunes and
+# evaluates on dev through bench/recipe_run.sh (logs and dev predictions in
+# bench/results/recipes/gpu_*). A run's step is launch-bound on the GPU (the card sits idle most
+# of a step), so PARALLEL runs share it at once; runs start in the order given, a later one only
+# while a finished run's wall time says it can still end by the deadline.
+#   bash bench/gpu_recipes.sh [--parallel N] [--deadline SECONDS] RUN...
+#   e.g. bash bench/gpu_recipes.sh --parallel 4 --deadline 560 best:rope:0 handout:rope:0
+# At the deadline, runs still going are stopped (SIGTERM, their partial logs kept). With OUT set
+# (the device machine's output folder), the logs and predictions go there as gpu_recipes.tar.gz,
+# and the pretrained params of the first finished runs, up to three, as NAME.pretrain.params.
 set -euo pipefail
 {  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")/.."
-if [ $# -lt 2 ]; then
-  echo "usage: bash bench/gpu_recipes.sh SEED VARIANT... (e.g. 0 rope vanilla)" >&2
+parallel=4 deadline=560
+while [ $# -gt 0 ]; do
+  case $1 in
+    --parallel) parallel=$2; shift 2 ;;
+    --deadline) deadline=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+if [ $# -lt 1 ]; then
+  echo "usage: bash bench/gpu_recipes.sh [--parallel N] [--deadline SECONDS] RECIPE:VARIANT:SEED..." >&2
   exit 2
 fi
-seed=$1
-shift
-export PYTHON=${PYTHON:-python3} PYTHONUNBUFFERED=1
-for variant in "$@"; do
-  bash bench/recipe_run.sh "gpu_handout_${variant}_s$seed" "$variant" "$seed" "--compile" ""
-  bash bench/recipe_run.sh "gpu_best_${variant}_s$seed" "$variant" "$seed" "--recipe best --compile" "--recipe best"
+for spec in "$@"; do
+  if ! [[ $spec =~ ^(handout|best):(vanilla|rope):[0-9]+$ ]]; then
+    echo "gpu_recipes.sh: $spec is not RECIPE:VARIANT:SEED (RECIPE handout or best, VARIANT vanilla or rope)" >&2
+    exit 2
+  fi
 done
+export PYTHON=${PYTHON:-python3} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
+start=$SECONDS longest=0 finished=()
+declare -A pid_name=() began=()
+name_of() { IFS=: read -r recipe variant seed <<<"$1"; echo "gpu_${recipe}_${variant}_s$seed"; }
+launch() {
+  local recipe variant seed name
+  IFS=: read -r recipe variant seed <<<"$1"
+  name=$(name_of "$1")
+  if [ "$recipe" = best ]; then
+    bash bench/recipe_run.sh "$name" "$variant" "$seed" "--recipe best --compile" "--recipe best" &
+  else
+    bash bench/recipe_run.sh "$name" "$variant" "$seed" "--compile" "" &
+  fi
+  pid_name[$!]=$name began[$!]=$SECONDS
+  echo "[$((SECONDS - start)) s] started $name"
+}
+reap() {  # wait for one run to end and note its wall time
+  local pid
+  wait -n -p pid "${!pid_name[@]}" || true
+  local last
+  last=$(tail -1 "bench/results/recipes/${pid_name[$pid]}.log")
+  echo "[$((SECONDS - start)) s] ended ${pid_name[$pid]} ($((SECONDS - began[$pid])) s): $last"
+  [[ $last == Correct:* ]] && finished+=("${pid_name[$pid]}")
+  longest=$((SECONDS - began[$pid] > longest ? SECONDS - began[$pid] : longest))
+  unset "pid_name[$pid]" "began[$pid]"
+}
+watchdog() {  # stop every run still going at the deadline
+  sleep $((deadline - (SECONDS - start)))
+  pkill -TERM -f "src/run.py" || true
+}
+watchdog >/dev/null 2>&1 &  # its sleep must not hold this script's output open
+watchdog_pid=$!
+for spec in "$@"; do
+  while [ ${#pid_name[@]} -ge "$parallel" ]; do reap; done
+  if [ "$longest" -gt 0 ] && [ $((SECONDS - start + longest)) -gt "$deadline" ]; then
+    echo "[$((SECONDS - start)) s] not started: $(name_of "$spec") (a run took $longest s; the deadline is $deadline s)"
+    continue
+  fi
+  launch "$spec"
+done
+while [ ${#pid_name[@]} -gt 0 ]; do reap; done
+pkill -P "$watchdog_pid" 2>/dev/null || true
 if [ -n "${OUT:-}" ]; then
-  cp bench/results/recipes/gpu_* "$OUT"/
+  tar -czf "$OUT/gpu_recipes.tar.gz" bench/results/recipes/gpu_*
+  for name in "${finished[@]:0:3}"; do
+    [ -f "/tmp/recipes/$name/pretrain.params" ] && cp "/tmp/recipes/$name/pretrain.params" "$OUT/$name.pretrain.params"
+  done
 fi
 exit
 }
