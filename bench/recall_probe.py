@@ -22,6 +22,9 @@ of their wiki.txt document:
   open with 'Where was NAME born? ': cloze recall of the document as those augmentations word
   it, and recall from the question alone, followed by a space (the view's opening) or by the
   mark (finetuning's); a hit holds the place anywhere in the continuation, up to the block.
+- with --answered, for a finetuned model: its answer to each probed person's question (as
+  evaluate predicts it) beside its name recall of that person, split by how far the place stands
+  from the title. Can the question reach what the model still recites from the name?
 Use the training TSV (the default): dev and test are for the final evaluation only.
 """
 import argparse
@@ -32,6 +35,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+TRAINING_TSV = "birth_places_train.tsv"
 sys.path.insert(0, str(ROOT / "src"))
 
 import devices  # noqa: E402
@@ -39,7 +43,7 @@ from analyze import find_documents, person  # noqa: E402
 from augment import ask_title, full_name  # noqa: E402
 from checkpoint import load_params  # noqa: E402
 from dataset import CharCorruptionDataset  # noqa: E402
-from decoding import greedy_complete  # noqa: E402
+from decoding import clean_questions, greedy_complete, predict_places  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 from utils import read_eval_file  # noqa: E402
 
@@ -47,12 +51,17 @@ from utils import read_eval_file  # noqa: E402
 def probe_people(questions, places, documents, longest):
     """(document, title 'NAME. ', place start, place) for every place that ends by character
     `longest` of its document."""
+    return [probed for _, probed in probe_questions(questions, places, documents, longest)]
+
+
+def probe_questions(questions, places, documents, longest):
+    """(question, probe_people's tuple) for every probed person."""
     names = [person(q) for q in questions]
     people = []
-    for name, document, place in zip(names, find_documents(names, documents), places):
+    for question, name, document, place in zip(questions, names, find_documents(names, documents), places):
         start = -1 if document is None else document.find(place)
         if start >= 3 and start + len(place) <= longest:
-            people.append((document, document[:len(name) + 2], start, place))
+            people.append((question, (document, document[:len(name) + 2], start, place)))
     return people
 
 
@@ -100,10 +109,27 @@ def name_recall(model, corpus, titles, places, longest, lead=""):
     """(hits, chance hits) of the greedy continuations of the titles, each preceded by `lead`
     ({name} in it: the person's name) and as long as it would be within `longest` characters
     of a document, or shorter where the lead would push it past the model's block."""
+    return name_recall_hits(title_continuations(model, corpus, titles, longest, lead), places)
+
+
+def title_continuations(model, corpus, titles, longest, lead=""):
+    """What name_recall reads: the greedy continuation of each title after its lead."""
     prompts = [lead.format(name=title[:-2]) + title for title in titles]
     budgets = [max(0, min(longest - len(title), model.block_size - len(prompt)))
                for title, prompt in zip(titles, prompts)]
-    return name_recall_hits(continue_each_greedily(model, corpus, prompts, budgets), places)
+    return continue_each_greedily(model, corpus, prompts, budgets)
+
+
+TITLE_GAP_BINS = (0, 10, 30, 50, 113)  # characters between the title's end and the place
+
+
+def answered_by_gap(people, recalled, right, edges=TITLE_GAP_BINS):
+    """[(lo, hi, people, recalled, answered right)] for each bin [lo, hi) of the characters
+    between the title and the place."""
+    gaps = [start - len(title) for _, title, start, _ in people]
+    return [(lo, hi, sum(lo <= gap < hi for gap in gaps),
+             sum(r for r, gap in zip(recalled, gaps) if lo <= gap < hi),
+             sum(a for a, gap in zip(right, gaps) if lo <= gap < hi)) for lo, hi in zip(edges, edges[1:])]
 
 
 def continue_each_greedily(model, corpus, texts, budgets):
@@ -132,12 +158,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("params")
     parser.add_argument("variant", choices=["vanilla", "rope"])
-    parser.add_argument("--tsv", default=str(ROOT / "birth_places_train.tsv"))
+    parser.add_argument("--tsv", default=str(ROOT / TRAINING_TSV))
     parser.add_argument("--wiki", default=str(ROOT / "wiki.txt"))
     parser.add_argument("--by_position", action="store_true",
                         help="also print cloze recall by the character where the place ends")
     parser.add_argument("--asked", action="store_true",
                         help="also probe in the frame of --augment fullname,asktitle (cloze; from the question)")
+    parser.add_argument("--answered", action="store_true",
+                        help="also, for a finetuned model: its answers to the questions beside its name recall")
     parser.add_argument("--lead", help="also probe name recall with this text before each title "
                                        "({name}: the person's name), e.g. 'Where was {name} born? '")
     args = parser.parse_args()
@@ -148,7 +176,8 @@ def main():
     load_params(model, args.params)
     questions, places = read_eval_file(args.tsv)
     longest = corpus.longest_view
-    people = probe_people(questions, places, wiki.split("\n"), longest)
+    asked_people = probe_questions(questions, places, wiki.split("\n"), longest)
+    people = [probed for _, probed in asked_people]
     count = len(people)
     hits_by_person = cloze_hits(model, corpus, cloze_prompts(people))
     hits = sum(hits_by_person)
@@ -168,6 +197,8 @@ def main():
               f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
     if args.asked:
         asked_recall(model, corpus, people)
+    if args.answered:
+        answered_recall(model, corpus, asked_people, longest)
 
 
 def asked_recall(model, corpus, people):
@@ -183,6 +214,29 @@ def asked_recall(model, corpus, people):
         hits, chance = name_recall_hits(continue_each_greedily(model, corpus, questions, budgets), places)
         print(f"recall after 'Where was {{name}} born?{after}': {hits} of {count} places ({100 * hits / count:.1f}%) "
               f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
+
+
+def answered_recall(model, corpus, asked_people, longest):
+    """Print the --answered split: right answers among the people recalled from the title and the
+    others, by the place's distance from the title, and how many wrong answers are training places."""
+    questions = [question for question, _ in asked_people]
+    people = [probed for _, probed in asked_people]
+    places = [place for *_, place in people]
+    recalled = [place in text for text, place in
+                zip(title_continuations(model, corpus, [title for _, title, _, _ in people], longest), places)]
+    answers = predict_places(model, clean_questions(questions, corpus.stoi)[0], corpus.stoi, corpus.itos)
+    right = [answer == place for answer, place in zip(answers, places)]
+    count, kept = len(people), sum(recalled)
+    print(f"answered: {sum(right)} of {count} ({100 * sum(right) / count:.1f}%); of the {kept} recalled from the "
+          f"title, {sum(r and a for r, a in zip(recalled, right))}; of the other {count - kept}, "
+          f"{sum(a and not r for r, a in zip(recalled, right))}")
+    for lo, hi, in_bin, recalled_in_bin, right_in_bin in answered_by_gap(people, recalled, right):
+        print(f"  place [{lo}, {hi}) characters after the title: {in_bin} people, {recalled_in_bin} recalled, "
+              f"{right_in_bin} answered")
+    training_places = set(read_eval_file(ROOT / TRAINING_TSV)[1])
+    wrong = [answer for answer, r in zip(answers, right) if not r]
+    print(f"  wrong answers that are a place of {TRAINING_TSV}: {sum(a in training_places for a in wrong)} "
+          f"of {len(wrong)}")
 
 
 if __name__ == "__main__":

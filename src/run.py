@@ -23,7 +23,7 @@ from decoding import clean_questions, predict_places
 from fileio import UserError, atomic_write_text, check_output, read_text
 from model import GPT, GPTConfig
 from recipes import (RECIPES, augmentation_names, check_pretraining_data, departures, finetuning_data,
-                     pretraining_data, read_name_dataset)
+                     pretraining_data, read_name_dataset, recipe_settings)
 from trainer import Trainer, TrainerConfig
 from training_state import RunLock, SignalCatcher, TrainingInterrupted, digest, file_digest
 from utils import read_eval_corpus, score_places, set_seed
@@ -129,7 +129,7 @@ def parse_arguments(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.recipe is not None:
-        parser.set_defaults(**RECIPES[args.recipe].get(args.function, {}))
+        parser.set_defaults(**recipe_settings(args.recipe, args.function, args.variant))
         args = parser.parse_args(argv)
     return args
 

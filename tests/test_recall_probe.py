@@ -39,6 +39,19 @@ def test_cloze_hits_are_counted_by_where_the_place_ends():
         (0, 33, 1, 1), (33, 40, 1, 2), (40, 50, 0, 0)]  # Cy ends at 32; Ada (36, hit) and Bo (33, miss)
 
 
+def test_answers_are_split_by_recall_and_by_the_places_distance_from_the_title():
+    people = recall_probe.probe_people(QUESTIONS, PLACES, DOCUMENTS, longest=112)  # gaps: 21, 20, 20
+    split = recall_probe.answered_by_gap(people, recalled=[True, True, False], right=[True, False, True],
+                                         edges=(0, 21, 30))
+    assert split == [(0, 21, 2, 1, 1), (21, 30, 1, 1, 1)]  # Bo and Cy (Cy answered unrecalled); Ada
+
+
+def test_probed_questions_are_those_of_the_probed_people():
+    asked = recall_probe.probe_questions(QUESTIONS, PLACES, DOCUMENTS, longest=112)
+    assert [question for question, _ in asked] == QUESTIONS[:3]
+    assert [probed for _, probed in asked] == recall_probe.probe_people(QUESTIONS, PLACES, DOCUMENTS, longest=112)
+
+
 def test_name_recall_counts_own_places_and_the_chance_level():
     continuations = ["Ada Moss was born in Lima.", "Bo Nash was born in Oslo.", "Cy Orr of Oslo"]
     assert recall_probe.name_recall_hits(continuations, ["Paris", "Lima", "Oslo"]) == (1, 2)  # own: Cy; next: Ada, Bo
@@ -116,7 +129,7 @@ def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
     tsv = tmp_path / "three.tsv"
     tsv.write_text("".join((ROOT / "birth_places_train.tsv").read_text(encoding="utf-8").splitlines(True)[:3]))
     monkeypatch.setattr(sys, "argv", ["recall_probe.py", str(params), "vanilla", "--tsv", str(tsv),
-                                      "--lead", "Where was {name} born? ", "--by_position", "--asked"])
+                                      "--lead", "Where was {name} born? ", "--by_position", "--asked", "--answered"])
     recall_probe.main()
     out = capsys.readouterr().out
     assert re.search(r"^cloze recall: \d of 3 places \(\d+\.\d%\) in .*three\.tsv$", out, re.M)
@@ -129,6 +142,12 @@ def test_the_probe_prints_both_recalls(tmp_path, monkeypatch, capsys):
     for after in (" ", "\u2047"):
         assert re.search(rf"^recall after 'Where was \{{name\}} born\?{after}': \d of 3 places \(\d+\.\d%\) "
                          r"\(another person's place: \d, \d+\.\d%\)$", out, re.M), after
+    assert re.search(r"^answered: \d of 3 \(\d+\.\d%\); of the \d recalled from the title, \d; of the other \d, \d$",
+                     out, re.M)
+    gaps = re.findall(r"^  place \[(\d+), (\d+)\) characters after the title: (\d) people, \d recalled, \d answered$",
+                      out, re.M)
+    assert sum(int(people) for *_, people in gaps) == 3
+    assert re.search(r"^  wrong answers that are a place of birth_places_train\.tsv: \d of \d$", out, re.M)
     bins = re.findall(r"^  place ends at character \[(\d+), (\d+)\): (\d) of (\d) ", out, re.M)
     assert [(int(lo), int(hi)) for lo, hi, _, _ in bins] == list(zip(recall_probe.PLACE_END_BINS,
                                                                      recall_probe.PLACE_END_BINS[1:]))

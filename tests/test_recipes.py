@@ -12,6 +12,7 @@ from augment import (REPHRASINGS, AugmentedCorruptionDataset, MixedDataset, ask_
                      rephrase, skip_words, title_and_body)
 from conftest import ROOT, decode, fails, tiny_world
 from dataset import MASK_CHAR, CharCorruptionDataset, NameDataset
+from recipes import recipe_settings
 from starter_model import StarterGPT
 from test_cli import RecordingTrainer
 
@@ -467,6 +468,28 @@ def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monk
     assert pretrain.label == "recipe best, dropout 0, augment fullname,longviews,packed"
     assert (finetune.max_epochs, finetune.batch_size, finetune.learning_rate) == (10, 256, 1e-4)
     assert finetune.label == "recipe best, dropout 0"
+
+
+def test_best_recipe_pretrains_vanilla_as_the_handout_and_finetunes_it_gently(files, monkeypatch):
+    monkeypatch.setattr(run, "Trainer", RecordingTrainer)
+    RecordingTrainer.configs = []
+    wiki = files["wiki"]
+    run.main(["pretrain", "vanilla", str(wiki), "--writing_params_path", "p.params", "--recipe", "best"])
+    run.main(["finetune", "vanilla", str(wiki), "--writing_params_path", "f.params", "--recipe", "best",
+              "--reading_params_path", "p.params", "--finetune_corpus_path", str(files["train"])])
+    (pretrain, _), (finetune, _) = RecordingTrainer.configs
+    assert (pretrain.max_epochs, pretrain.batch_size, pretrain.learning_rate, pretrain.label) == \
+        (650, 128, 6e-3, "recipe best")  # the handout's dropout and documents: no departure named
+    assert (finetune.learning_rate, finetune.label) == (1e-4, "recipe best, dropout 0")
+
+
+def test_a_variants_own_recipe_entry_wins_for_its_function_only(monkeypatch):
+    monkeypatch.setitem(run.RECIPES, "trial", {"pretrain": {"dropout": 0.0}, "finetune": {"finetune_lr": 1e-4},
+                                               "vanilla": {"pretrain": {"batch_size": 32}}})
+    assert recipe_settings("trial", "pretrain", "rope") == {"dropout": 0.0}
+    assert recipe_settings("trial", "pretrain", "vanilla") == {"batch_size": 32}
+    assert recipe_settings("trial", "finetune", "vanilla") == {"finetune_lr": 1e-4}
+    assert recipe_settings("trial", "evaluate", "vanilla") == {}
 
 
 def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
