@@ -455,32 +455,23 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     assert finetune.label == "recipe laptop, dropout 0"
 
 
-def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monkeypatch):
+@pytest.mark.parametrize("variant, pretraining_label", [
+    ("rope", "recipe best, dropout 0, augment fullname,longviews,packed"),
+    ("vanilla", "recipe best"),  # the handout's dropout and documents: no departure named
+])
+def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monkeypatch, variant, pretraining_label):
     monkeypatch.setattr(run, "Trainer", RecordingTrainer)
     RecordingTrainer.configs = []
     wiki = files["wiki"]
-    run.main(["pretrain", "rope", str(wiki), "--writing_params_path", "p.params", "--recipe", "best"])
-    run.main(["finetune", "rope", str(wiki), "--writing_params_path", "f.params", "--recipe", "best",
+    run.main(["pretrain", variant, str(wiki), "--writing_params_path", "p.params", "--recipe", "best"])
+    run.main(["finetune", variant, str(wiki), "--writing_params_path", "f.params", "--recipe", "best",
               "--reading_params_path", "p.params", "--finetune_corpus_path", str(files["train"])])
     (pretrain, _), (finetune, _) = RecordingTrainer.configs
     assert (pretrain.max_epochs, pretrain.batch_size, pretrain.learning_rate, pretrain.bucket) == \
         (650, 128, 6e-3, False)
-    assert pretrain.label == "recipe best, dropout 0, augment fullname,longviews,packed"
+    assert pretrain.label == pretraining_label
     assert (finetune.max_epochs, finetune.batch_size, finetune.learning_rate) == (10, 256, 1e-4)
     assert finetune.label == "recipe best, dropout 0"
-
-
-def test_best_recipe_pretrains_vanilla_as_the_handout_and_finetunes_it_gently(files, monkeypatch):
-    monkeypatch.setattr(run, "Trainer", RecordingTrainer)
-    RecordingTrainer.configs = []
-    wiki = files["wiki"]
-    run.main(["pretrain", "vanilla", str(wiki), "--writing_params_path", "p.params", "--recipe", "best"])
-    run.main(["finetune", "vanilla", str(wiki), "--writing_params_path", "f.params", "--recipe", "best",
-              "--reading_params_path", "p.params", "--finetune_corpus_path", str(files["train"])])
-    (pretrain, _), (finetune, _) = RecordingTrainer.configs
-    assert (pretrain.max_epochs, pretrain.batch_size, pretrain.learning_rate, pretrain.label) == \
-        (650, 128, 6e-3, "recipe best")  # the handout's dropout and documents: no departure named
-    assert (finetune.learning_rate, finetune.label) == (1e-4, "recipe best, dropout 0")
 
 
 def test_a_variants_own_recipe_entry_wins_for_its_function_only(monkeypatch):
