@@ -455,11 +455,13 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     assert finetune.label == "recipe laptop, dropout 0"
 
 
-@pytest.mark.parametrize("variant, pretraining_label", [
-    ("rope", "recipe best, dropout 0, augment fullname,longviews,packed"),
-    ("vanilla", "recipe best"),  # the handout's dropout and documents: no departure named
+@pytest.mark.parametrize("variant, pretraining_label, finetuning_label", [
+    ("rope", "recipe best, dropout 0, augment fullname,longviews,packed", "recipe best, dropout 0"),
+    ("vanilla", "recipe best",  # the handout's dropout and documents: no departure named
+     "recipe best, dropout 0, augment asktitle, 25% of examples replayed pretraining documents"),
 ])
-def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monkeypatch, variant, pretraining_label):
+def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monkeypatch, variant, pretraining_label,
+                                                                     finetuning_label):
     monkeypatch.setattr(run, "Trainer", RecordingTrainer)
     RecordingTrainer.configs = []
     wiki = files["wiki"]
@@ -471,7 +473,7 @@ def test_best_recipe_keeps_the_handouts_compute_and_finetunes_gently(files, monk
         (650, 128, 6e-3, False)
     assert pretrain.label == pretraining_label
     assert (finetune.max_epochs, finetune.batch_size, finetune.learning_rate) == (10, 256, 1e-4)
-    assert finetune.label == "recipe best, dropout 0"
+    assert finetune.label == finetuning_label
 
 
 def test_a_variants_own_recipe_entry_wins_for_its_function_only(monkeypatch):
