@@ -10,7 +10,7 @@
 #   e.g. bash bench/gpu_recipes.sh --parallel 4 --deadline 560 best:rope:0 handout:rope:0
 # At the deadline, runs still going are stopped (SIGTERM, their partial logs kept). With OUT set
 # (the device machine's output folder), the logs and predictions go there as gpu_recipes.tar.gz,
-# and the pretrained params of the first finished runs, up to three, as NAME.pretrain.params.
+# and the pretrained params of the first three finished runs in the order given, as NAME.pretrain.params.
 set -euo pipefail
 {  # read to the closing brace before anything runs: an edit saved while this runs cannot reach it
 cd "$(dirname "$0")/.."
@@ -60,7 +60,7 @@ reap() {  # wait for one run to end and note its wall time
 }
 watchdog() {  # stop every run still going at the deadline
   sleep $((deadline - (SECONDS - start)))
-  pkill -TERM -f "src/run.py" || true
+  pkill -TERM -f "/tmp/recipes/gpu_.*/src/run.py" || true  # these runs' own, not other training
 }
 watchdog >/dev/null 2>&1 &  # its sleep must not hold this script's output open
 watchdog_pid=$!
@@ -76,8 +76,13 @@ while [ ${#pid_name[@]} -gt 0 ]; do reap; done
 pkill -P "$watchdog_pid" 2>/dev/null || true
 if [ -n "${OUT:-}" ]; then
   tar -czf "$OUT/gpu_recipes.tar.gz" bench/results/recipes/gpu_*
-  for name in "${finished[@]:0:3}"; do
-    [ -f "/tmp/recipes/$name/pretrain.params" ] && cp "/tmp/recipes/$name/pretrain.params" "$OUT/$name.pretrain.params"
+  copied=0
+  for spec in "$@"; do  # in the order given, not of finishing: put the params you want back first
+    name=$(name_of "$spec")
+    if [ $copied -lt 3 ] && [[ " ${finished[*]} " == *" $name "* ]]; then
+      cp "/tmp/recipes/$name/pretrain.params" "$OUT/$name.pretrain.params"
+      copied=$((copied + 1))
+    fi
   done
 fi
 exit
