@@ -35,7 +35,6 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAINING_TSV = "birth_places_train.tsv"
 sys.path.insert(0, str(ROOT / "src"))
 
 import devices  # noqa: E402
@@ -45,6 +44,7 @@ from checkpoint import load_params  # noqa: E402
 from dataset import CharCorruptionDataset  # noqa: E402
 from decoding import clean_questions, greedy_complete, predict_places  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
+from recipes import TRAINING_FILE  # noqa: E402
 from utils import read_eval_file  # noqa: E402
 
 
@@ -158,7 +158,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("params")
     parser.add_argument("variant", choices=["vanilla", "rope"])
-    parser.add_argument("--tsv", default=str(ROOT / TRAINING_TSV))
+    parser.add_argument("--tsv", default=str(ROOT / TRAINING_FILE))
     parser.add_argument("--wiki", default=str(ROOT / "wiki.txt"))
     parser.add_argument("--by_position", action="store_true",
                         help="also print cloze recall by the character where the place ends")
@@ -188,7 +188,8 @@ def main():
             print(f"  place ends at character [{lo}, {hi}): {bin_hits} of {people_in_bin} ({share})")
     titles = [title for _, title, _, _ in people]
     places = [place for *_, place in people]
-    hits, chance = name_recall(model, corpus, titles, places, longest)
+    continuations = title_continuations(model, corpus, titles, longest)
+    hits, chance = name_recall_hits(continuations, places)
     print(f"name recall: {hits} of {count} places ({100 * hits / count:.1f}%) written on from the title alone "
           f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
     if args.lead is not None:
@@ -198,7 +199,7 @@ def main():
     if args.asked:
         asked_recall(model, corpus, people)
     if args.answered:
-        answered_recall(model, corpus, asked_people, longest)
+        answered_recall(model, corpus, [question for question, _ in asked_people], people, continuations)
 
 
 def asked_recall(model, corpus, people):
@@ -216,14 +217,12 @@ def asked_recall(model, corpus, people):
               f"(another person's place: {chance}, {100 * chance / count:.1f}%)")
 
 
-def answered_recall(model, corpus, asked_people, longest):
-    """Print the --answered split: right answers among the people recalled from the title and the
-    others, by the place's distance from the title, and how many wrong answers are training places."""
-    questions = [question for question, _ in asked_people]
-    people = [probed for _, probed in asked_people]
+def answered_recall(model, corpus, questions, people, title_texts):
+    """Print the --answered split: right answers among the people recalled from the title (what it
+    wrote on from each, `title_texts`) and the others, by the place's distance from the title, and
+    how many wrong answers are training places."""
     places = [place for *_, place in people]
-    recalled = [place in text for text, place in
-                zip(title_continuations(model, corpus, [title for _, title, _, _ in people], longest), places)]
+    recalled = [place in text for text, place in zip(title_texts, places)]
     answers = predict_places(model, clean_questions(questions, corpus.stoi)[0], corpus.stoi, corpus.itos)
     right = [answer == place for answer, place in zip(answers, places)]
     count, kept = len(people), sum(recalled)
@@ -233,9 +232,9 @@ def answered_recall(model, corpus, asked_people, longest):
     for lo, hi, in_bin, recalled_in_bin, right_in_bin in answered_by_gap(people, recalled, right):
         print(f"  place [{lo}, {hi}) characters after the title: {in_bin} people, {recalled_in_bin} recalled, "
               f"{right_in_bin} answered")
-    training_places = set(read_eval_file(ROOT / TRAINING_TSV)[1])
+    training_places = set(read_eval_file(ROOT / TRAINING_FILE)[1])
     wrong = [answer for answer, r in zip(answers, right) if not r]
-    print(f"  wrong answers that are a place of {TRAINING_TSV}: {sum(a in training_places for a in wrong)} "
+    print(f"  wrong answers that are a place of {TRAINING_FILE}: {sum(a in training_places for a in wrong)} "
           f"of {len(wrong)}")
 
 
