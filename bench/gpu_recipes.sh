@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Issue 11's fourth target, for a session that is lent a GPU: the handout's recipe and
 # `--recipe best` at the full budget (650 epochs, --compile), side by side in one session.
-# Each RUN is RECIPE:VARIANT:SEED (RECIPE handout or best); each pretrains, finetunes and
-# evaluates on dev through bench/recipe_run.sh (logs and dev predictions in
-# bench/results/recipes/gpu_*). A run's step is launch-bound on the GPU (the card sits idle most
-# of a step), so PARALLEL runs share it at once; runs start in the order given, a later one only
-# while a finished run's wall time says it can still end by the deadline.
+# Each RUN is RECIPE:VARIANT:SEED; each pretrains (with --compile), finetunes and evaluates on
+# dev through bench/recipe_run.sh (logs and dev predictions in bench/results/recipes/gpu_*).
+# RECIPE is one of
+#   handout    the handout's pretraining and finetuning
+#   best       --recipe best for both
+#   askreplay  the handout's pretraining, then best's vanilla finetuning (gentle, replaying a quarter
+#              of documents worded as the question) for either variant
+#   mixed      the handout's pretraining with a quarter of the training questions mixed in
+#              (--mix_corpus_path), then askreplay's finetuning; a third more steps than the others'
+# A run's step is launch-bound on the GPU (the card sits idle most of a step), so PARALLEL runs
+# share it at once; runs start in the order given, a later one only while a finished run's wall
+# time says it can still end by the deadline.
 #   bash bench/gpu_recipes.sh [--parallel N] [--deadline SECONDS] RUN...
 #   e.g. bash bench/gpu_recipes.sh --parallel 4 --deadline 560 best:rope:0 handout:rope:0
 # At the deadline, runs still going are stopped (SIGTERM, their partial logs kept). With OUT set
@@ -23,12 +30,17 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ $# -lt 1 ]; then
-  echo "usage: bash bench/gpu_recipes.sh [--parallel N] [--deadline SECONDS] RECIPE:VARIANT:SEED..." >&2
+  echo "usage: bash bench/gpu_recipes.sh [--parallel N] [--deadline SECONDS] RECIPE:VARIANT:SEED... (RECIPE: see the header)" >&2
   exit 2
 fi
+ask_replay="--dropout 0 --finetune_lr 1e-4 --replay_share 0.25 --augment asktitle --micro_batch_size 32"
+declare -A pretrain_flags=([handout]="" [best]="--recipe best" [askreplay]=""
+  [mixed]="--mix_corpus_path $PWD/birth_places_train.tsv --mix_share 0.25")
+declare -A finetune_flags=([handout]="" [best]="--recipe best" [askreplay]="$ask_replay" [mixed]="$ask_replay")
+recipes=$(printf '%s\n' "${!pretrain_flags[@]}" | sort | paste -sd '|')
 for spec in "$@"; do
-  if ! [[ $spec =~ ^(handout|best):(vanilla|rope):[0-9]+$ ]]; then
-    echo "gpu_recipes.sh: $spec is not RECIPE:VARIANT:SEED (RECIPE handout or best, VARIANT vanilla or rope)" >&2
+  if ! [[ $spec =~ ^($recipes):(vanilla|rope):[0-9]+$ ]]; then
+    echo "gpu_recipes.sh: $spec is not RECIPE:VARIANT:SEED (RECIPE ${recipes//|/, }; VARIANT vanilla or rope)" >&2
     exit 2
   fi
 done
@@ -40,11 +52,8 @@ launch() {
   local recipe variant seed name
   IFS=: read -r recipe variant seed <<<"$1"
   name=$(name_of "$1")
-  if [ "$recipe" = best ]; then
-    bash bench/recipe_run.sh "$name" "$variant" "$seed" "--recipe best --compile" "--recipe best" &
-  else
-    bash bench/recipe_run.sh "$name" "$variant" "$seed" "--compile" "" &
-  fi
+  local pretrain=${pretrain_flags[$recipe]}
+  bash bench/recipe_run.sh "$name" "$variant" "$seed" "${pretrain:+$pretrain }--compile" "${finetune_flags[$recipe]}" &
   pid_name[$!]=$name began[$!]=$SECONDS
   echo "[$((SECONDS - start)) s] started $name"
 }
