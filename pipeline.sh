@@ -61,7 +61,11 @@ timed() {  # timed NAME COMMAND...: run a step and print its wall time
 # shellcheck disable=SC2086  # $tensorboard is empty or two words
 run() { "$PYTHON" src/run.py "$@" $tensorboard; }
 
-sha() { sha256sum "$@" | cut -d' ' -f1; }
+if command -v sha256sum >/dev/null; then
+  sha() { sha256sum "$@" | cut -d' ' -f1; }
+else  # macOS
+  sha() { shasum -a 256 "$@" | cut -d' ' -f1; }
+fi
 params_written() {  # params_written RUN.PY ARGS...: the --writing_params_path
   while [ $# -gt 1 ]; do [ "$1" = --writing_params_path ] && echo "$2"; shift; done
 }
