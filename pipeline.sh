@@ -122,7 +122,7 @@ for stage in $stages; do
         $scratch_epochs ${recipe:+--micro_batch_size 32}
       evaluate_both vanilla "${out}vanilla.model.params" vanilla.nopretrain ;;
     vanilla | rope) pretrain_and_finetune "$stage" ;;
-    submission) timed "collect submission" bash collect_submission.sh "${out:-.}" ;;
+    submission) timed "collect submission" bash collect_submission.sh ${out:+"$out"} ;;
     *) echo "pipeline.sh: unknown stage $stage" >&2; exit 2 ;;
   esac
 done
