@@ -22,7 +22,7 @@ shift
 echo "$*" >>"$CALLS"
 [ "$1" = "${FAIL:-}" ] && exit 130  # as an interrupted training does
 while [ $# -gt 0 ]; do
-  case $1 in --writing_params_path | --outputs_path) echo "$RANDOM" >"$2" ;; esac
+  case $1 in --writing_params_path | --outputs_path) echo "$$ $RANDOM" >"$2" ;; esac  # new contents each call
   shift
 done
 """
