@@ -78,6 +78,13 @@ def build_parser():
     extra.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     extra.add_argument("--num_workers", type=int, default=4, help="DataLoader workers on CUDA (CPU uses none)")
     extra.add_argument("--bucket", action="store_true", help="pretrain on batches of similar length (faster)")
+    extra.add_argument("--bucket_weighting", choices=("batch", "character"), default="batch",
+                       help="with --bucket: 'batch' gives each batch's mean loss one step's weight, so a short "
+                            "view's characters weigh more than a long view's (of the handout's views, those that "
+                            "hold a training person's place get 32%% of an epoch's gradient instead of 43%%; "
+                            "bench/bucket_weights.py); 'character' divides each "
+                            "batch's summed loss by its examples times the epoch's mean characters per example, "
+                            "so every character weighs alike, as without bucketing")
     extra.add_argument("--no_trim", dest="trim_padding", action="store_false",
                        help="compute all pad columns (the plain path; trimming them is exact)")
     extra.add_argument("--amp", dest="mixed_precision", action="store_true",
@@ -208,6 +215,8 @@ def check_arguments(args):
         raise UserError(f"--dropout must be at least 0 and below 1 (got {args.dropout})")
     if args.weight_decay is not None and not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
         raise UserError(f"--weight_decay must be 0 or a positive number (got {args.weight_decay})")
+    if args.bucket_weighting != "batch" and not args.bucket:
+        raise UserError(f"--bucket_weighting {args.bucket_weighting} weights bucketed batches; add --bucket")
     if args.cosine_epochs is not None and args.function != "pretrain":
         raise UserError(f"--cosine_epochs sets pretraining's schedule; it does not apply to {args.function}")
     if args.init_params_path is not None and args.function != "pretrain":
@@ -291,7 +300,8 @@ def trainer_config(args, settings, writer, identity):
         settings = dict(settings, weight_decay=args.weight_decay)
     return TrainerConfig(
         **settings, lr_decay=True, writer=writer,
-        num_workers=args.num_workers, bucket=args.bucket, trim_padding=args.trim_padding, max_steps=args.max_steps,
+        num_workers=args.num_workers, bucket=args.bucket, bucket_weighting=args.bucket_weighting,
+        trim_padding=args.trim_padding, max_steps=args.max_steps,
         micro_batch_size=args.micro_batch_size, mixed_precision=args.mixed_precision, compile=args.compile,
         state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
         state_identity=identity, label=departures(args),

@@ -43,6 +43,9 @@ class TrainerConfig:
     # exact speed-ups (the results keep their meaning) and opt-in extras
     trim_padding: bool = True  # skip trailing columns where every target is a pad
     bucket: bool = False  # group each epoch's examples by length (changes which examples share a batch)
+    # with bucket: "batch" gives each batch's mean loss one step's weight, so a short view's characters
+    # weigh more than a long view's; "character" weights every target alike, as without bucketing
+    bucket_weighting: str = "batch"
     # bf16/fp16 autocast on CUDA. Off by default: at the assignment's pretraining lr (6e-3), bf16
     # pretraining diverged after ~25 epochs in our H100 runs while fp32 (TF32 matmuls) kept improving
     mixed_precision: bool = False
@@ -91,23 +94,28 @@ def trim_padding(x, y, multiple=1):
     return x[:, :length], y[:, :length]
 
 
-def bucketed_batches(dataset, batch_size, rng):
-    """One epoch of batches whose examples have similar lengths, so that trimming removes more.
-
-    Every example is drawn in order, as without bucketing (the same random draws), then sorted
-    by length and cut into batches. The batch sizes keep their order (full batches, then the
-    remainder), so the token count and the learning rate at every step are unchanged; `rng`
-    shuffles the order of the full batches.
-    """
-    examples = [dataset[i] for i in range(len(dataset))]
-    lengths = example_lengths(torch.stack([y for _, y in examples])).clamp(min=1).tolist()  # used_length of each
-    order = sorted(range(len(examples)), key=lengths.__getitem__)
+def length_buckets(lengths, batch_size, rng):
+    """The indices of examples of these lengths, sorted by length and cut into batches. The batch
+    sizes keep their order (full batches, then the remainder), so the token count and the learning
+    rate at every step are unchanged; `rng` shuffles the order of the full batches."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
     remainder = len(order) % batch_size
     batches = [order[i:i + batch_size] for i in range(remainder, len(order), batch_size)]
     rng.shuffle(batches)
     if remainder:
         batches.append(order[:remainder])
-    for batch in batches:
+    return batches
+
+
+def bucketed_batches(dataset, batch_size, rng):
+    """One epoch of batches whose examples have similar lengths, so that trimming removes more.
+
+    Every example is drawn in order, as without bucketing (the same random draws), then grouped
+    by `length_buckets`.
+    """
+    examples = [dataset[i] for i in range(len(dataset))]
+    lengths = example_lengths(torch.stack([y for _, y in examples])).clamp(min=1).tolist()  # used_length of each
+    for batch in length_buckets(lengths, batch_size, rng):
         yield (torch.stack([examples[i][0] for i in batch]),  # (B, T)
                torch.stack([examples[i][1] for i in batch]))  # (B, T)
 
@@ -133,6 +141,7 @@ class Trainer:
             raise UserError("length bucketing is not available with several processes")
         self.local_batch_size = config.batch_size // self.world_size
         self.tokens = 0  # target positions seen, pads included: drives the learning rate
+        self.targets_per_example = None  # bucketing by character weights: the epoch's mean (epoch_batches)
         self.step = 0
         self.amp_dtype = devices.autocast_dtype(self.device, config.mixed_precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -186,9 +195,18 @@ class Trainer:
         return self._loader
 
     def epoch_batches(self, epoch):
-        """The (x, y) CPU batches of one epoch, in the assignment's order (no shuffling)."""
+        """The (x, y) CPU batches of one epoch, in the assignment's order (no shuffling).
+
+        Bucketed with character weighting, it also sets the epoch's mean targets per example,
+        which `_run_epoch` turns into each step's loss divisor."""
+        self.targets_per_example = None
         if self.config.bucket:
-            return bucketed_batches(self.train_dataset, self.local_batch_size, random.Random(epoch))
+            batches = bucketed_batches(self.train_dataset, self.local_batch_size, random.Random(epoch))
+            if self.config.bucket_weighting == "batch":
+                return batches
+            batches = list(batches)
+            self.targets_per_example = sum(int((y != 0).sum()) for _, y in batches) / len(self.train_dataset)
+            return iter(batches)
         loader = self._train_loader()
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(epoch)
@@ -220,18 +238,21 @@ class Trainer:
         x, y = x[order], y[order]  # (B, T) each
         return [self.trimmed(x[i:i + size], y[i:i + size]) for i in range(0, x.size(0), size)]
 
-    def train_step(self, x, y):
-        """Forward, backward, clip, AdamW step on one (CPU) batch; returns the loss (a 0-d tensor).
+    def train_step(self, x, y, divisor=None):
+        """Forward, backward, clip, AdamW step on one (CPU) batch; returns the batch's mean loss
+        (a 0-d tensor).
 
-        The loss is the mean over the batch's non-pad targets (over all processes under DDP). A
-        batch cut into micro-batches weights each piece's mean by its share of those targets, so
-        the gradients add up to the whole batch's."""
+        The objective is the mean over the batch's non-pad targets (over all processes under DDP),
+        or their summed loss over `divisor` if one is given. A batch cut into micro-batches weights
+        each piece's mean by its share of that, so the gradients add up to the whole batch's."""
         pieces = [(x_piece, y_piece, int((y_piece != 0).sum())) for x_piece, y_piece in self.micro_batches(x, y)]
         pieces = [piece for piece in pieces if piece[2] > 0] or pieces[:1]  # an all-pad piece adds nothing
         local = sum(count for _, _, count in pieces)
         counted = max(local, 1)  # a batch without targets divides by one, not zero
         total = counted
-        if self.world_size > 1:
+        if divisor:  # one process: bucketing is refused under DDP
+            total = divisor
+        elif self.world_size > 1:
             total = distributed.all_reduce_sum(torch.tensor(float(local), device=self.device))  # no sync
         self.optimizer.zero_grad(set_to_none=True)
         batch_loss = 0.0
@@ -301,16 +322,22 @@ class Trainer:
         return (f"training: {label}{c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
                 f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}"
                 f"{f' in micro-batches of {c.micro_batch_size}' if micro else ''}, {precision}, {fused} AdamW, "
-                f"pad trimming {trimming}, bucketing {'on' if c.bucket else 'off'}, "
+                f"pad trimming {trimming}, bucketing {self._bucketing()}, "
                 f"compile {'on' if c.compile else 'off'}, "
                 f"{self._workers()} DataLoader workers")
+
+    def _bucketing(self):
+        if not self.config.bucket:
+            return "off"
+        return "on" if self.config.bucket_weighting == "batch" else "on (every character weighted alike)"
 
     def _run_epoch(self, epoch, batches, first, epoch_rng):
         log = ProgressLog(self, epoch, first, self.progress_printed)
         for it, (x, y) in enumerate(batches, start=first):
             tokens = y.numel() * self.world_size  # every target position, pads included, as in the assignment
             nonpad = int((y != 0).sum())
-            loss = self.train_step(x, y)
+            divisor = self.targets_per_example * x.size(0) if self.targets_per_example else None
+            loss = self.train_step(x, y, divisor)
             self.tokens += tokens
             lr = self._set_learning_rate()
             self.step += 1
@@ -354,7 +381,8 @@ class Trainer:
                 "batch_size": c.batch_size, "learning_rate": c.learning_rate, "lr_decay": c.lr_decay,
                 "weight_decay": c.weight_decay,
                 "warmup_tokens": float(c.warmup_tokens), "final_tokens": float(c.final_tokens),
-                "bucket": c.bucket, "examples": len(self.train_dataset), "world_size": self.world_size}
+                "bucket": c.bucket, "bucket_weighting": c.bucket_weighting,
+                "examples": len(self.train_dataset), "world_size": self.world_size}
 
     def discard_state(self):
         """Remove the training state once the final params are safely written."""

@@ -170,7 +170,11 @@ def test_a_script_edited_while_it_runs_finishes_as_it_started(house, script):
     if script == "recipe_run.sh":
         assert done.stdout.strip() == "Correct: 1.0 out of 2.0: 50.0%"
     else:
-        assert len(done.stdout.splitlines()) == 8 + 2 + 8  # each point, the table's head, its rows
+        assert len(done.stdout.splitlines()) == 9 + 2 + 9  # each point, the table's head, its rows
+        pretrainings = [call for call in (root / "calls").read_text().splitlines() if " pretrain " in call]
+        assert len(pretrainings) == 9
+        assert sum("--bucket --bucket_weighting character" in call for call in pretrainings) == 1
+        assert "| rope | 150 | on, by character |" in done.stdout
 
 
 def test_the_curve_table_sums_the_wall_over_resumptions_but_not_over_a_lost_start_and_skips_unfinished_points(house):

@@ -118,3 +118,20 @@ def test_a_state_saved_before_weight_decay_was_recorded_still_resumes(tmp_path):
     other = trainer(0.0)
     with pytest.raises(UserError, match=r"\(weight_decay 0.1 vs 0.0\)"):
         other.state.load(other)
+
+
+def test_a_state_saved_before_bucket_weighting_was_recorded_resumes_batch_weighting_only(tmp_path):
+    corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
+
+    def trainer(weighting):
+        config = TrainerConfig(max_epochs=1, batch_size=4, bucket=True, bucket_weighting=weighting,
+                               state_path=str(tmp_path / "p.params.state"))
+        return Trainer(small_model(corpus.vocab_size), corpus, None, config)
+    old = trainer("batch")
+    del old.state.fingerprint["bucket_weighting"]  # as the code before it wrote states
+    old.state.save(old, 0, 2, random.getstate())
+    new = trainer("batch")
+    assert new.state.load(new).batches_done == 2
+    other = trainer("character")
+    with pytest.raises(UserError, match=r"\(bucket_weighting batch vs character\)"):
+        other.state.load(other)

@@ -229,6 +229,8 @@ def test_dataset_script_with_missing_or_bad_data(tmp_path, setup, message):
     (["--weight_decay=-0.1"], "--weight_decay must be 0 or a positive number"),
     (["--weight_decay", "nan"], "--weight_decay must be 0 or a positive number"),
     (["--cosine_epochs", "0"], "--cosine_epochs must be at least 1"),
+    (["--bucket_weighting", "character"], "--bucket_weighting character weights bucketed batches; add --bucket"),
+    (["--bucket", "--bucket_weighting", "tokens"], "invalid choice: 'tokens'"),
     (["--device", "cuda:99"], "cuda"),
 ])
 def test_numbers_that_make_no_sense(files, capsys, flags, message):

@@ -79,9 +79,9 @@ def names_dataset(corpus, copies=1):
     return NameDataset(corpus, "".join(f"Where was {n} born?\t{p}\n" for n, p in people) * copies)
 
 
-def train_and_record(corpus, dataset, losses=None, **options):
+def train_and_record(corpus, dataset, losses=None, steps=None, **options):
     """Two epochs of batch 16 from the same draws; returns the model, the trainer and each step's
-    learning rate, and appends each step's loss to `losses` if given."""
+    learning rate, and appends each step's loss to `losses` and (y, divisor) to `steps` if given."""
     random.seed(0)
     torch.manual_seed(3)
     model = small_model(corpus.vocab_size)
@@ -89,11 +89,13 @@ def train_and_record(corpus, dataset, losses=None, **options):
     learning_rates = []
     train_step = trainer.train_step
 
-    def step(x, y):
+    def step(x, y, divisor=None):
         learning_rates.append(trainer.optimizer.param_groups[0]["lr"])
-        loss = train_step(x, y)
+        loss = train_step(x, y, divisor)
         if losses is not None:
             losses.append(loss.item())
+        if steps is not None:
+            steps.append((y, divisor))
         return loss
     trainer.train_step = step
     trainer.train()
@@ -191,6 +193,45 @@ def test_bucketing_trains_with_the_same_schedule(tiny_corpus):
     _, plain, lrs_plain = train_and_record(tiny_corpus, tiny_corpus)
     _, bucketed, lrs_bucketed = train_and_record(tiny_corpus, tiny_corpus, bucket=True)
     assert lrs_plain == lrs_bucketed and plain.tokens == bucketed.tokens
+
+
+def test_character_weighting_weighs_every_target_alike(tiny_corpus):
+    """Bucketed batches of short examples hold few targets; with batch weighting each batch's mean
+    still gets one step's weight. With character weighting every step divides its summed loss by
+    its examples times the epoch's mean targets per example: one target weighs the same in every
+    full batch, as it would (in expectation) without bucketing."""
+    steps, batch_weighted = [], []
+    _, trainer, _ = train_and_record(tiny_corpus, tiny_corpus, steps=steps, bucket=True,
+                                     bucket_weighting="character")
+    train_and_record(tiny_corpus, tiny_corpus, steps=batch_weighted, bucket=True)
+    assert all(divisor is None for _, divisor in batch_weighted)
+    assert [torch.equal(a, b) for (a, _), (b, _) in zip(steps, batch_weighted)] == [True] * len(steps), \
+        "the same batches: only their weights differ"
+    per_epoch = trainer.batches_per_epoch()
+    for epoch in range(2):
+        epoch_steps = steps[epoch * per_epoch:(epoch + 1) * per_epoch]
+        mean_targets = sum(int((y != 0).sum()) for y, _ in epoch_steps) / len(tiny_corpus)
+        assert [divisor for _, divisor in epoch_steps] == pytest.approx([y.size(0) * mean_targets
+                                                                         for y, _ in epoch_steps])
+    shares = [int((y != 0).sum()) / divisor for y, divisor in steps[:per_epoch - 1]]  # full batches
+    assert max(shares) > 1.5 * min(shares), "long batches now weigh more than short ones"
+    assert "bucketing on (every character weighted alike)" in trainer.describe()
+
+
+def test_a_divisor_scales_the_step_and_not_the_reported_loss(tiny_corpus):
+    random.seed(0)
+    x, y = torch.stack([tiny_corpus[i][0] for i in range(6)]), torch.stack([tiny_corpus[i][1] for i in range(6)])
+    targets = int((y != 0).sum())
+    gradients, losses = [], []
+    for divisor in (None, 2 * targets):
+        torch.manual_seed(3)
+        model = small_model(tiny_corpus.vocab_size)
+        config = schedule(batch_size=6, progress=False, micro_batch_size=4, grad_norm_clip=1e9)
+        losses.append(Trainer(model, tiny_corpus, None, config).train_step(x, y, divisor).item())
+        gradients.append([p.grad.clone() for p in model.parameters()])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6), "the logged loss is the batch's mean either way"
+    for whole, halved in zip(*gradients):
+        torch.testing.assert_close(halved, whole / 2, rtol=1e-5, atol=1e-8)
 
 
 def test_test_dataset_loss_and_ckpt_path(tiny_corpus, tmp_path, capsys):
