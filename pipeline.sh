@@ -59,7 +59,10 @@ timed() {  # timed NAME COMMAND...: run a step and print its wall time
 }
 
 # shellcheck disable=SC2086  # $tensorboard is empty or two words
-run() { "$PYTHON" src/run.py "$@" $tensorboard; }
+run() {  # run.py, after printing the command as the handout writes it
+  echo "+ python src/run.py $*${tensorboard:+ $tensorboard}"
+  "$PYTHON" src/run.py "$@" $tensorboard
+}
 
 if command -v sha256sum >/dev/null; then
   sha() { sha256sum "$@" | cut -d' ' -f1; }

@@ -30,12 +30,14 @@ def test_char_demo(monkeypatch):
 
 def test_colab_pipeline(monkeypatch, tmp_path):
     monkeypatch.setenv("ASSIGNMENT_QUICK", "1")
-    for name in ["src", "wiki.txt", "birth_places_train.tsv", "birth_dev.tsv", "birth_test_inputs.tsv",
-                 "london_baseline.py", "collect_submission.sh", "requirements.txt", "colab.ipynb"]:
+    for name in ["src", "scripts", "wiki.txt", "birth_places_train.tsv", "birth_dev.tsv", "birth_test_inputs.tsv",
+                 "london_baseline.py", "collect_submission.sh", "pipeline.sh", "requirements.txt", "colab.ipynb"]:
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, tmp_path / name)
     text = execute(tmp_path / "colab.ipynb", tmp_path)
     for name in ["London baseline", "vanilla, no pretraining", "vanilla, pretrained", "RoPE, pretrained"]:
         assert f"{name}: Correct:" in text
     assert "London baseline: Correct: 25.0 out of 500.0: 5.0%" in text
-    assert (tmp_path / "assignment4_submission.zip").exists()
+    assert "+ python src/run.py pretrain rope wiki.txt --writing_params_path quick/rope.pretrain.params" in text
+    assert (tmp_path / "quick" / "assignment4_submission.zip").exists()
+    assert not (tmp_path / ".venv").exists(), "the pipeline ran the kernel's Python, with nothing to install"
