@@ -8,6 +8,7 @@ stop it after the current step with the state saved; during the final save they 
 the params are on disk.
 """
 import contextlib
+import errno
 import hashlib
 import os
 import signal
@@ -210,7 +211,9 @@ class RunLock:
                 raise UserError(f"cannot create the lock file {self.path!r}: {e.strerror or e}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):  # no locks on this filesystem
+                    return self._without_lock(fd, e)
                 holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
                 os.close(fd)
                 raise UserError(f"{what} is in use by another run ({holder}; lock {self.path!r}): wait for it "
@@ -222,6 +225,16 @@ class RunLock:
         started = time.strftime("%Y-%m-%d %H:%M:%S")
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {started}".encode())
         self.fd = fd
+        return self
+
+    def _without_lock(self, fd, error):
+        """Train anyway where the filesystem cannot lock (some network and FUSE mounts), and say so."""
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
+        print(f"warning: cannot lock {self.path!r} ({error.strerror or error}): this filesystem has no file "
+              f"locks, so nothing stops a second run on the same params; start one run at a time",
+              file=sys.stderr)
         return self
 
     def _still_linked(self, fd):

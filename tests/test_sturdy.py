@@ -347,6 +347,18 @@ def test_a_second_run_on_the_same_params_is_refused(files, capsys):
     assert run.main(pretrain_args(files, "p.params")) == 0
 
 
+def test_a_filesystem_without_locks_trains_with_a_warning(files, capsys, monkeypatch):
+    import training_state
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(training_state.fcntl, "flock", no_locks)
+    assert run.main(pretrain_args(files, "p.params")) == 0
+    err = capsys.readouterr().err
+    assert "this filesystem has no file locks" in err and "Traceback" not in err
+    assert (files["dir"] / "p.params").exists() and not (files["dir"] / "p.params.lock").exists()
+
+
 @pytest.mark.slow
 def test_two_processes_on_the_same_params(files):
     command = [sys.executable, str(ROOT / "src" / "run.py"), "pretrain", "vanilla", str(files["wiki"]),
