@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from analyze import find_documents, person  # noqa: E402
 from augment import AugmentedCorruptionDataset  # noqa: E402
 from dataset import MASK_CHAR, CharCorruptionDataset  # noqa: E402
-from trainer import example_lengths, length_buckets  # noqa: E402
+from trainer import length_buckets  # noqa: E402
 from utils import read_eval_file  # noqa: E402
 
 SHORT = 28  # a view of fewer characters (a quarter of the longest) seldom reaches a place
@@ -79,7 +79,7 @@ def main():
                               for i, (x, y) in enumerate(examples)])
         short = targets < SHORT
         in_order = [list(range(i, min(i + size, len(examples)))) for i in range(0, len(examples), size)]
-        buckets = length_buckets(example_lengths(ys).clamp(min=1).tolist(), size, random.Random(epoch))
+        buckets = length_buckets(ys, size, random.Random(epoch))
         for row, weight in zip(rows.values(), [weights(targets, in_order), weights(targets, buckets),
                                                 weights(targets, buckets, float(targets.mean()))]):
             row.append((float(holds.float().mean()), float(weight[holds].sum()), float(weight[short].sum())))

@@ -94,10 +94,12 @@ def trim_padding(x, y, multiple=1):
     return x[:, :length], y[:, :length]
 
 
-def length_buckets(lengths, batch_size, rng):
-    """The indices of examples of these lengths, sorted by length and cut into batches. The batch
-    sizes keep their order (full batches, then the remainder), so the token count and the learning
-    rate at every step are unchanged; `rng` shuffles the order of the full batches."""
+def length_buckets(y, batch_size, rng):
+    """The indices of the examples whose targets are the rows of y (N, T), sorted by length and cut
+    into batches. The batch sizes keep their order (full batches, then the remainder), so the token
+    count and the learning rate at every step are unchanged; `rng` shuffles the order of the full
+    batches."""
+    lengths = example_lengths(y).clamp(min=1).tolist()  # used_length of each
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     remainder = len(order) % batch_size
     batches = [order[i:i + batch_size] for i in range(remainder, len(order), batch_size)]
@@ -114,8 +116,7 @@ def bucketed_batches(dataset, batch_size, rng):
     by `length_buckets`.
     """
     examples = [dataset[i] for i in range(len(dataset))]
-    lengths = example_lengths(torch.stack([y for _, y in examples])).clamp(min=1).tolist()  # used_length of each
-    for batch in length_buckets(lengths, batch_size, rng):
+    for batch in length_buckets(torch.stack([y for _, y in examples]), batch_size, rng):
         yield (torch.stack([examples[i][0] for i in batch]),  # (B, T)
                torch.stack([examples[i][1] for i in batch]))  # (B, T)
 

@@ -103,35 +103,21 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["result.txt"], "no temporary file left behind"
 
 
-def test_a_state_saved_before_weight_decay_was_recorded_still_resumes(tmp_path):
+@pytest.mark.parametrize("setting, recorded_later, other", [("weight_decay", 0.1, 0.0),
+                                                            ("bucket_weighting", "batch", "character")])
+def test_a_state_saved_before_a_setting_was_recorded_resumes_that_settings_old_value_only(
+        tmp_path, setting, recorded_later, other):
     corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
 
-    def trainer(weight_decay):
-        config = TrainerConfig(max_epochs=1, batch_size=4, weight_decay=weight_decay,
-                               state_path=str(tmp_path / "p.params.state"))
+    def trainer(value):
+        config = TrainerConfig(max_epochs=1, batch_size=4, bucket=True, state_path=str(tmp_path / "p.params.state"),
+                               **{setting: value})
         return Trainer(small_model(corpus.vocab_size), corpus, None, config)
-    old = trainer(0.1)
-    del old.state.fingerprint["weight_decay"]  # as the code before it wrote states
+    old = trainer(recorded_later)
+    del old.state.fingerprint[setting]  # as the code before it wrote states
     old.state.save(old, 0, 2, random.getstate())
-    new = trainer(0.1)
+    new = trainer(recorded_later)
     assert new.state.load(new).batches_done == 2
-    other = trainer(0.0)
-    with pytest.raises(UserError, match=r"\(weight_decay 0.1 vs 0.0\)"):
-        other.state.load(other)
-
-
-def test_a_state_saved_before_bucket_weighting_was_recorded_resumes_batch_weighting_only(tmp_path):
-    corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
-
-    def trainer(weighting):
-        config = TrainerConfig(max_epochs=1, batch_size=4, bucket=True, bucket_weighting=weighting,
-                               state_path=str(tmp_path / "p.params.state"))
-        return Trainer(small_model(corpus.vocab_size), corpus, None, config)
-    old = trainer("batch")
-    del old.state.fingerprint["bucket_weighting"]  # as the code before it wrote states
-    old.state.save(old, 0, 2, random.getstate())
-    new = trainer("batch")
-    assert new.state.load(new).batches_done == 2
-    other = trainer("character")
-    with pytest.raises(UserError, match=r"\(bucket_weighting batch vs character\)"):
-        other.state.load(other)
+    changed = trainer(other)
+    with pytest.raises(UserError, match=rf"\({setting} {recorded_later} vs {other}\)"):
+        changed.state.load(changed)
