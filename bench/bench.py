@@ -78,7 +78,7 @@ def measure_training(phase, path, variant, init_params=None):
             torch.cuda.synchronize()
 
     # two warm-up steps; a whole epoch when compiling, so that both batch shapes get compiled
-    for step, (x, y) in enumerate(trainer.epoch_batches(0)):
+    for step, (x, y, _) in enumerate(trainer.epoch_batches(0)):
         if step == 2 and not trainer.config.compile:
             break
         trainer.train_step(*trainer.trimmed(x, y))
@@ -88,7 +88,7 @@ def measure_training(phase, path, variant, init_params=None):
     times, nonpad, flops = [], 0, 0.0
     epoch = 1
     while len(times) < 10:  # whole epochs, at least ten steps
-        for x, y in trainer.epoch_batches(epoch):
+        for x, y, _ in trainer.epoch_batches(epoch):
             nonpad += int((y != 0).sum())
             x, y = trainer.trimmed(x, y)
             flops += training_flops(model.config, *x.shape)

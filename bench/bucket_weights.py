@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from analyze import find_documents, person  # noqa: E402
 from augment import AugmentedCorruptionDataset  # noqa: E402
 from dataset import MASK_CHAR, CharCorruptionDataset  # noqa: E402
-from trainer import length_buckets  # noqa: E402
+from trainer import character_weighted, length_buckets  # noqa: E402
 from utils import read_eval_file  # noqa: E402
 
 SHORT = 28  # a view of fewer characters (a quarter of the longest) seldom reaches a place
@@ -46,13 +46,12 @@ def view_text(dataset, x, y, targets):
     return prefix + masked + suffix
 
 
-def weights(targets, groups, divisor_per_example=None):
+def weights(targets, groups, divisors=None):
     """Each example's weight in an epoch: its targets over its step's divisor (the step's own
-    targets, or its examples times `divisor_per_example`)."""
+    targets, or the given divisor of each group)."""
     weight = torch.zeros(len(targets))
-    for group in groups:
-        divisor = len(group) * divisor_per_example if divisor_per_example else targets[group].sum()
-        weight[group] = targets[group] / divisor
+    for i, group in enumerate(groups):
+        weight[group] = targets[group] / (divisors[i] if divisors else targets[group].sum())
     return weight / weight.sum()
 
 
@@ -80,8 +79,10 @@ def main():
         short = targets < SHORT
         in_order = [list(range(i, min(i + size, len(examples)))) for i in range(0, len(examples), size)]
         buckets = length_buckets(ys, size, random.Random(epoch))
+        # the trainer's divisors (it counts each batch's rows and targets, so y stands in for x)
+        divisors = [divisor for _, _, divisor in character_weighted([(ys[g], ys[g]) for g in buckets], len(ys))]
         for row, weight in zip(rows.values(), [weights(targets, in_order), weights(targets, buckets),
-                                                weights(targets, buckets, float(targets.mean()))]):
+                                                weights(targets, buckets, divisors)]):
             row.append((float(holds.float().mean()), float(weight[holds].sum()), float(weight[short].sum())))
     print(f"{args.epochs} epochs of {len(dataset)} views, batch {size}, augment {args.augment or 'none'}")
     print(f"| batching | views holding a training person's place | their share of the gradient "

@@ -121,6 +121,14 @@ def bucketed_batches(dataset, batch_size, rng):
                torch.stack([examples[i][1] for i in batch]))  # (B, T)
 
 
+def character_weighted(batches, examples):
+    """The (x, y) batches of an epoch of `examples` examples, each with its loss divisor: its
+    examples times the epoch's mean targets per example. Every target character then weighs alike
+    across batches of different lengths, as without bucketing (`--bucket_weighting character`)."""
+    targets_per_example = sum(int((y != 0).sum()) for _, y in batches) / examples
+    return [(x, y, x.size(0) * targets_per_example) for x, y in batches]
+
+
 def _ignore_sigint(_worker_id):
     """DataLoader workers leave Ctrl-C to the main process, which saves the training state."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -142,7 +150,6 @@ class Trainer:
             raise UserError("length bucketing is not available with several processes")
         self.local_batch_size = config.batch_size // self.world_size
         self.tokens = 0  # target positions seen, pads included: drives the learning rate
-        self.targets_per_example = None  # bucketing by character weights: the epoch's mean (epoch_batches)
         self.step = 0
         self.amp_dtype = devices.autocast_dtype(self.device, config.mixed_precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -196,22 +203,19 @@ class Trainer:
         return self._loader
 
     def epoch_batches(self, epoch):
-        """The (x, y) CPU batches of one epoch, in the assignment's order (no shuffling).
+        """The (x, y, divisor) CPU batches of one epoch, in the assignment's order (no shuffling).
 
-        Bucketed with character weighting, it also sets the epoch's mean targets per example,
-        which `_run_epoch` turns into each step's loss divisor."""
-        self.targets_per_example = None
+        `divisor` is what train_step divides the batch's summed loss by: None (the batch's own
+        targets) but for bucketing with character weighting (`character_weighted`)."""
         if self.config.bucket:
             batches = bucketed_batches(self.train_dataset, self.local_batch_size, random.Random(epoch))
-            if self.config.bucket_weighting == "batch":
-                return batches
-            batches = list(batches)
-            self.targets_per_example = sum(int((y != 0).sum()) for _, y in batches) / len(self.train_dataset)
-            return iter(batches)
+            if self.config.bucket_weighting == "character":
+                return iter(character_weighted(list(batches), len(self.train_dataset)))
+            return ((x, y, None) for x, y in batches)
         loader = self._train_loader()
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(epoch)
-        return iter(loader)
+        return ((x, y, None) for x, y in loader)
 
     def batches_per_epoch(self):
         return math.ceil(len(self.train_dataset) / self.world_size / self.local_batch_size)
@@ -334,10 +338,9 @@ class Trainer:
 
     def _run_epoch(self, epoch, batches, first, epoch_rng):
         log = ProgressLog(self, epoch, first, self.progress_printed)
-        for it, (x, y) in enumerate(batches, start=first):
+        for it, (x, y, divisor) in enumerate(batches, start=first):
             tokens = y.numel() * self.world_size  # every target position, pads included, as in the assignment
             nonpad = int((y != 0).sum())
-            divisor = self.targets_per_example * x.size(0) if self.targets_per_example else None
             loss = self.train_step(x, y, divisor)
             self.tokens += tokens
             lr = self._set_learning_rate()

@@ -15,7 +15,8 @@ def test_weights_per_batching():
     by_targets = (targets / targets.sum()).tolist()
     assert bucket_weights.weights(targets, [[0, 1], [2, 3]]).tolist() == [0.25] * 4, \
         "batches of like length: every view weighs the same, whatever its length"
-    assert bucket_weights.weights(targets, [[0, 1], [2, 3]], float(targets.mean())).tolist() == \
+    per_example = float(targets.mean())
+    assert bucket_weights.weights(targets, [[0, 1], [2, 3]], [2 * per_example, 2 * per_example]).tolist() == \
         pytest.approx(by_targets), "character weighting: every character weighs the same"
     assert bucket_weights.weights(targets, [[0, 2], [1, 3]]).tolist() == pytest.approx(by_targets)
 

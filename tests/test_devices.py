@@ -72,7 +72,7 @@ corpus = CharCorruptionDataset("\\n".join(tiny_world()[0]), 32)
 model = small_model(corpus.vocab_size, dropout=0.1)
 trainer = Trainer(model, corpus, None, TrainerConfig(batch_size=16, learning_rate=6e-3))
 model.train()
-losses = [trainer.train_step(*trainer.trimmed(x, y)) for x, y in trainer.epoch_batches(0)]
+losses = [trainer.train_step(*trainer.trimmed(x, y)) for x, y, _ in trainer.epoch_batches(0)]
 print(repr([float(loss) for loss in losses]))
 """
     flushed, kept = (run_python(code.format(flush=flush)).splitlines()[-1] for flush in (True, False))

@@ -13,6 +13,7 @@ from conftest import ROOT, small_model, tiny_world
 from dataset import CharCorruptionDataset
 from fileio import UserError, atomic_write, atomic_write_text
 from trainer import Trainer, TrainerConfig
+from training_state import TrainingInterrupted
 
 pytestmark = pytest.mark.slow
 
@@ -121,3 +122,34 @@ def test_a_state_saved_before_a_setting_was_recorded_resumes_that_settings_old_v
     changed = trainer(other)
     with pytest.raises(UserError, match=rf"\({setting} {recorded_later} vs {other}\)"):
         changed.state.load(changed)
+
+
+def test_a_character_weighted_bucketed_run_resumes_mid_epoch_bit_identically(tmp_path):
+    """The step divisors come from the whole epoch's draws: a run stopped mid-epoch must compute
+    them again from the replayed epoch, not from the batches left."""
+    corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
+    state_path = tmp_path / "p.params.state"
+
+    def trainer(saving=True):
+        random.seed(0)
+        torch.manual_seed(0)
+        config = TrainerConfig(max_epochs=2, batch_size=4, bucket=True, bucket_weighting="character",
+                               learning_rate=6e-3, state_path=str(state_path) if saving else None, progress=False)
+        return Trainer(small_model(corpus.vocab_size, dropout=0.1), corpus, None, config)
+    whole = trainer(saving=False)
+    whole.train()
+    stopped = trainer()
+    train_step, steps = stopped.train_step, []
+
+    def step_then_signal(x, y, divisor=None):
+        steps.append(divisor)
+        if len(steps) == stopped.batches_per_epoch() + 2:  # two steps into the second epoch
+            stopped.signals.signum = signal.SIGTERM
+        return train_step(x, y, divisor)
+    stopped.train_step = step_then_signal
+    with pytest.raises(TrainingInterrupted):
+        stopped.train()
+    assert state_path.exists() and None not in steps, "character weighting gave every step its divisor"
+    resumed = trainer()
+    resumed.train()
+    assert_identical(resumed.model.state_dict(), whole.model.state_dict())
