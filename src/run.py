@@ -104,6 +104,15 @@ def build_parser():
                             "at its floor (10%%; the handout's cosine reaches it at 80%% of the run): a smaller N "
                             "gives more steps at the floor, and --max_epochs 75 --cosine_epochs 650 is the "
                             "handout's first 75 epochs")
+    extra.add_argument("--average_last", type=int, default=None, metavar="K",
+                       help="pretrain: write the mean of the weights at the ends of the last K epochs instead of "
+                            "the final weights (latest weight averaging, 'Early Weight Averaging meets High "
+                            "Learning Rates for LLM Pre-training', Sanyal et al., 2023: at a high lr, the mean of "
+                            "points along the run lies nearer the valley's floor than any of them); the params "
+                            "keep the assignment's format")
+    extra.add_argument("--average_every", type=int, default=None, metavar="E",
+                       help="with --average_last: take those weights every E epochs, counted back from the last "
+                            "(default 1)")
     extra.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     extra.add_argument("--state_interval", type=float, default=300.0,
                        help="seconds between saves of the resumable training state (default 300)")
@@ -199,7 +208,8 @@ def check_arguments(args):
             raise UserError(f"{args.function} needs --{name}")
     for name, value in [("--max_epochs", args.max_epochs), ("--batch_size", args.batch_size),
                         ("--micro_batch_size", args.micro_batch_size), ("--max_steps", args.max_steps),
-                        ("--cosine_epochs", args.cosine_epochs)]:
+                        ("--cosine_epochs", args.cosine_epochs), ("--average_last", args.average_last),
+                        ("--average_every", args.average_every)]:
         if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1")
     for name, value in [("--pretrain_lr", args.pretrain_lr), ("--finetune_lr", args.finetune_lr)]:
@@ -219,6 +229,7 @@ def check_arguments(args):
         raise UserError(f"--bucket_weighting {args.bucket_weighting} weights bucketed batches; add --bucket")
     if args.cosine_epochs is not None and args.function != "pretrain":
         raise UserError(f"--cosine_epochs sets pretraining's schedule; it does not apply to {args.function}")
+    check_averaging(args)
     if args.init_params_path is not None and args.function != "pretrain":
         raise UserError(f"--init_params_path starts a pretraining from params; {args.function} reads them "
                         f"with --reading_params_path")
@@ -235,6 +246,21 @@ def check_arguments(args):
         inputs.append((params_read(args), "params file being read"))
     check_output(args.writing_params_path + ".state", "training state", inputs)
     tensorboard_directory(args, required=True)
+
+
+def check_averaging(args):
+    """--average_last belongs to pretraining, and must reach back no further than its first epoch."""
+    if args.average_every is not None and args.average_last is None:
+        raise UserError("--average_every spaces the weights that --average_last averages; add --average_last")
+    if args.average_last is None:
+        return
+    if args.function != "pretrain":
+        raise UserError(f"--average_last averages a pretraining's weights; it does not apply to {args.function}")
+    epochs = args.max_epochs or PRETRAIN["max_epochs"]
+    reach = (args.average_last - 1) * (args.average_every or 1) + 1
+    if reach > epochs:
+        raise UserError(f"--average_last {args.average_last} every {args.average_every or 1} epochs reaches back "
+                        f"{reach} epochs; this pretraining has {epochs}")
 
 
 def join_process_group(device):
@@ -303,6 +329,7 @@ def trainer_config(args, settings, writer, identity):
         num_workers=args.num_workers, bucket=args.bucket, bucket_weighting=args.bucket_weighting,
         trim_padding=args.trim_padding, max_steps=args.max_steps,
         micro_batch_size=args.micro_batch_size, mixed_precision=args.mixed_precision, compile=args.compile,
+        average_last=args.average_last or 0, average_every=args.average_every or 1,
         state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
         state_identity=identity, label=departures(args),
     )

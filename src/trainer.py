@@ -17,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from averaging import WeightAverage
 import checkpoint
 import devices
 import distributed
@@ -58,6 +59,10 @@ class TrainerConfig:
     max_steps: int = None  # stop after this many steps in all (smoke tests); the schedule is unchanged
     micro_batch_size: int = None  # forward/backward at most this many examples at a time (gradient
     # accumulation): the same update as the whole batch up to float rounding, less memory
+    # write the mean of the weights at the ends of the last average_last epochs, average_every apart
+    # (src/averaging.py), instead of the final weights; 0: the final weights, as the assignment
+    average_last: int = 0
+    average_every: int = 1
     label: str = ""  # what else the run changes (a recipe, its data), shown first in the training line
 
 
@@ -151,6 +156,8 @@ class Trainer:
         self.local_batch_size = config.batch_size // self.world_size
         self.tokens = 0  # target positions seen, pads included: drives the learning rate
         self.step = 0
+        self.average = (WeightAverage(config.average_last, config.average_every, config.max_epochs)
+                        if config.average_last else None)
         self.amp_dtype = devices.autocast_dtype(self.device, config.mixed_precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.optimizer = self._make_optimizer()
@@ -313,8 +320,12 @@ class Trainer:
                 self._run_epoch(epoch, batches, first, epoch_rng)
                 if self.test_dataset is not None:
                     distributed.print0(f"epoch {epoch + 1}: test loss {self.test_loss():.5f}")
+                if self.average:
+                    self.average.after_epoch(self.model, epoch)
                 if self.config.ckpt_path and distributed.is_main():
                     checkpoint.save(self.model.state_dict(), self.config.ckpt_path)
+            if self.average and self.average.apply(self.model):
+                distributed.print0(f"weights: {self.average.describe()}")
 
     def describe(self):
         """One line saying how training will run, fast paths included."""
@@ -386,6 +397,7 @@ class Trainer:
                 "weight_decay": c.weight_decay,
                 "warmup_tokens": float(c.warmup_tokens), "final_tokens": float(c.final_tokens),
                 "bucket": c.bucket, "bucket_weighting": c.bucket_weighting,
+                "average_last": c.average_last, "average_every": c.average_every,
                 "examples": len(self.train_dataset), "world_size": self.world_size}
 
     def discard_state(self):

@@ -64,7 +64,7 @@ def file_digest(path):
 
 # Settings added to the fingerprint after states were first saved, with the value every earlier
 # run used: a state saved by an earlier version still resumes a run with that value.
-RECORDED_LATER = {"weight_decay": 0.1, "bucket_weighting": "batch"}
+RECORDED_LATER = {"weight_decay": 0.1, "bucket_weighting": "batch", "average_last": 0, "average_every": 1}
 
 
 def differences(saved, current, prefix=""):
@@ -107,6 +107,7 @@ class TrainingState:
                     "optimizer": trainer.optimizer.state_dict(),
                     "scaler": trainer.scaler.state_dict() if trainer.scaler else None,
                     "tokens": trainer.tokens, "step": trainer.step,
+                    "averaged": trainer.average.snapshots if trainer.average else None,
                     "epoch": epoch, "batches_done": batches_done,
                     "python_rng": epoch_rng,  # at the start of the epoch: the epoch is replayed to here
                     "torch_rng": torch.get_rng_state(),
@@ -136,6 +137,8 @@ class TrainingState:
         if trainer.scaler is not None and state["scaler"] is not None:
             trainer.scaler.load_state_dict(state["scaler"])
         trainer.tokens, trainer.step = state["tokens"], state["step"]
+        if trainer.average:
+            trainer.average.snapshots = state["averaged"]
         distributed.print0(f"Resuming from {self.path}: epoch {state['epoch'] + 1}, "
                            f"iteration {state['batches_done']} ({trainer.step} steps done)")
         return ResumePoint(state["epoch"], state["batches_done"], state["python_rng"],
