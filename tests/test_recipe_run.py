@@ -189,7 +189,16 @@ def test_the_curve_table_sums_the_wall_over_resumptions_but_not_over_a_lost_star
         "name recall: 5 of 10 places (50.0%) written on from the title alone\n"
         "Correct: 3.0 out of 4.0: 75.0%\n")
     (recipes / "curve_vanilla_ep75_bucket_s0.log").write_text("# pretrain: from the start\nepoch 1 iter 0: ...\n")
-    done = subprocess.run(["bash", "bench/curve.sh", "--table"], cwd=root, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    rows = done.stdout.splitlines()[2:]
-    assert rows == ["| rope | 75 | on | 3 min | 90.0% | 50.0% | 75.0% |"]  # the unfinished vanilla point left out
+    (recipes / "curve_rope_ep75_bucket_s1.log").write_text(
+        "pretrain wall: 300 s\ncloze recall: 8 of 10 places (80.0%) in x\nCorrect: 1.0 out of 4.0: 25.0%\n")
+    (recipes / "curve_rope_ep75_bucket_s0_rerun.log").write_text("Correct: 4.0 out of 4.0: 100.0%\n")
+
+    def table(*seed):
+        done = subprocess.run(["bash", "bench/curve.sh", "--table", *seed], cwd=root, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[2:]
+    seed_0 = "| rope | 75 | on | 0 | 3 min | 90.0% | 50.0% | 75.0% |"  # the unfinished vanilla point left out
+    seed_1 = "| rope | 75 | on | 1 | 5 min | 80.0% |  | 25.0% |"
+    assert table() == [seed_0, seed_1], "every seed's row, and no rerun kept under another name"
+    assert table("1") == [seed_1]
