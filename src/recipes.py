@@ -98,8 +98,8 @@ def departures(args):
     if args.function == "pretrain" and args.cosine_epochs is not None:
         parts.append(f"cosine over {args.cosine_epochs} epochs")
     if args.function == "pretrain" and args.average_last is not None:
-        every = args.average_every or 1
-        parts.append(f"last {args.average_last} epoch ends{f' {every} apart' if every > 1 else ''} averaged")
+        apart = f" {args.average_every} apart" if args.average_every > 1 else ""
+        parts.append(f"last {args.average_last} epoch ends{apart} averaged")
     if args.function == "pretrain" and args.init_params_path is not None:
         parts.append(f"from {args.init_params_path}")
     if args.function == "pretrain" and args.mix_corpus_path is not None:

@@ -249,17 +249,21 @@ def check_arguments(args):
 
 
 def check_averaging(args):
-    """--average_last belongs to pretraining, and must reach back no further than its first epoch."""
+    """--average_last belongs to pretraining, and must reach back no further than its first epoch.
+
+    Then fills in --average_every's default (1), left unset until here so that it could be refused alone.
+    """
     if args.average_every is not None and args.average_last is None:
         raise UserError("--average_every spaces the weights that --average_last averages; add --average_last")
+    args.average_every = args.average_every or 1
     if args.average_last is None:
         return
     if args.function != "pretrain":
         raise UserError(f"--average_last averages a pretraining's weights; it does not apply to {args.function}")
     epochs = args.max_epochs or PRETRAIN["max_epochs"]
-    reach = (args.average_last - 1) * (args.average_every or 1) + 1
+    reach = (args.average_last - 1) * args.average_every + 1
     if reach > epochs:
-        raise UserError(f"--average_last {args.average_last} every {args.average_every or 1} epochs reaches back "
+        raise UserError(f"--average_last {args.average_last} every {args.average_every} epochs reaches back "
                         f"{reach} epochs; this pretraining has {epochs}")
 
 
@@ -329,7 +333,7 @@ def trainer_config(args, settings, writer, identity):
         num_workers=args.num_workers, bucket=args.bucket, bucket_weighting=args.bucket_weighting,
         trim_padding=args.trim_padding, max_steps=args.max_steps,
         micro_batch_size=args.micro_batch_size, mixed_precision=args.mixed_precision, compile=args.compile,
-        average_last=args.average_last or 0, average_every=args.average_every or 1,
+        average_last=args.average_last or 0, average_every=args.average_every,
         state_path=args.writing_params_path + ".state", state_interval=args.state_interval,
         state_identity=identity, label=departures(args),
     )
