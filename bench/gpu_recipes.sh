@@ -33,6 +33,7 @@ if [ $# -lt 1 ]; then
   echo "usage: bash bench/gpu_recipes.sh [--parallel N] [--deadline SECONDS] RECIPE:VARIANT:SEED... (RECIPE: see the header)" >&2
   exit 2
 fi
+# best's vanilla finetuning, spelled out to give it to RoPE too (a test holds the two together)
 ask_replay="--dropout 0 --finetune_lr 1e-4 --replay_share 0.25 --augment asktitle --micro_batch_size 32"
 declare -A pretrain_flags=([handout]="" [best]="--recipe best" [askreplay]=""
   [mixed]="--mix_corpus_path $PWD/birth_places_train.tsv --mix_share 0.25")

@@ -496,3 +496,13 @@ def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
     from model import GPTConfig
     config = GPTConfig(vocab, 128, n_layer=4, n_head=8, n_embd=256, rope=True)
     StarterGPT(config).load_state_dict(state)  # strictly: the assignment's names and shapes
+
+
+def test_gpu_scripts_askreplay_finetuning_is_the_best_recipes_vanilla_finetuning():
+    """bench/gpu_recipes.sh spells that finetuning out as flags (to give it to RoPE as well): they
+    must set what --recipe best sets for vanilla, nothing more, nothing less."""
+    flags = re.search(r'^ask_replay="([^"]*)"$', read("bench/gpu_recipes.sh"), re.MULTILINE).group(1).split()
+    spelled = vars(run.parse_arguments(["finetune", "rope", "wiki.txt", *flags]))
+    handout = vars(run.parse_arguments(["finetune", "rope", "wiki.txt"]))
+    changed = {name: value for name, value in spelled.items() if value != handout[name]}
+    assert changed == recipe_settings("best", "finetune", "vanilla")
