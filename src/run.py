@@ -22,6 +22,7 @@ from augment import AUGMENTATIONS
 from decoding import clean_questions, predict_places
 from fileio import UserError, atomic_write_text, check_output, read_text
 from model import GPT, GPTConfig
+from optimizers import OPTIMIZERS
 from recipes import (RECIPES, augmentation_names, check_pretraining_data, departures, finetuning_data,
                      pretraining_data, read_name_dataset, recipe_settings)
 from trainer import Trainer, TrainerConfig
@@ -95,6 +96,12 @@ def build_parser():
     extra.add_argument("--weight_decay", type=float, default=None,
                        help="AdamW's decoupled weight decay of every weight but the biases (the handout's 0.1); "
                             "at 0 a 60-epoch pretraining memorised a third as much (bench/RESULTS.md, E14)")
+    extra.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
+                       help="adamw: the handout's, for every parameter. muon: Muon for the weight matrices inside "
+                            "the Transformer blocks, AdamW for the rest, at the same learning rate and weight decay "
+                            "(Muon's step scaled to AdamW's size); it learns rare associations faster than Adam "
+                            "('Muon Outperforms Adam in Tail-End Associative Memory Learning', Wang et al., 2025), "
+                            "at some cost in time per step on a CPU (src/optimizers.py)")
     extra.add_argument("--init_params_path", default=None, metavar="PARAMS",
                        help="pretrain from these params instead of random weights, e.g. a second stage on other "
                             "--augment settings (a curriculum); warmup and cosine start again over --max_epochs "
@@ -230,6 +237,8 @@ def check_arguments(args):
     if args.cosine_epochs is not None and args.function != "pretrain":
         raise UserError(f"--cosine_epochs sets pretraining's schedule; it does not apply to {args.function}")
     check_averaging(args)
+    if args.optimizer != "adamw" and args.function == "evaluate":
+        raise UserError(f"--optimizer {args.optimizer} chooses how training steps; evaluate does not train")
     if args.init_params_path is not None and args.function != "pretrain":
         raise UserError(f"--init_params_path starts a pretraining from params; {args.function} reads them "
                         f"with --reading_params_path")
@@ -329,7 +338,7 @@ def trainer_config(args, settings, writer, identity):
     if args.weight_decay is not None:
         settings = dict(settings, weight_decay=args.weight_decay)
     return TrainerConfig(
-        **settings, lr_decay=True, writer=writer,
+        **settings, lr_decay=True, writer=writer, optimizer=args.optimizer,
         num_workers=args.num_workers, bucket=args.bucket, bucket_weighting=args.bucket_weighting,
         trim_padding=args.trim_padding, max_steps=args.max_steps,
         micro_batch_size=args.micro_batch_size, mixed_precision=args.mixed_precision, compile=args.compile,

@@ -21,6 +21,7 @@ from averaging import WeightAverage
 import checkpoint
 import devices
 import distributed
+import optimizers
 from fileio import UserError
 from progress import ProgressLog
 from training_state import SignalCatcher, TrainingInterrupted, TrainingState
@@ -35,6 +36,7 @@ class TrainerConfig:
     betas: tuple = (0.9, 0.95)
     grad_norm_clip: float = 1.0
     weight_decay: float = 0.1  # applied to every parameter whose name lacks "bias"
+    optimizer: str = "adamw"  # or "muon": Muon for the blocks' weight matrices (src/optimizers.py)
     lr_decay: bool = False
     warmup_tokens: float = 375e6
     final_tokens: float = 260e9
@@ -160,24 +162,12 @@ class Trainer:
                         if config.average_last else None)
         self.amp_dtype = devices.autocast_dtype(self.device, config.mixed_precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        self.optimizer = self._make_optimizer()
+        self.optimizer = optimizers.make_optimizer(model, config, self.device)
         self.train_model = self._wrap_model()
         self.trim_multiple = 8 if self.device.type == "cuda" else 1
         self._loader = None
         self.state = TrainingState(config.state_path, config.state_interval, self.fingerprint())
         self.signals = SignalCatcher("saving the training state after this step (send it again to quit at once)")
-
-    def _make_optimizer(self):
-        """AdamW with the assignment's groups: weight decay on every parameter but biases."""
-        named = list(self.model.named_parameters())
-        groups = [
-            {"params": [p for n, p in named if "bias" not in n], "weight_decay": self.config.weight_decay},
-            {"params": [p for n, p in named if "bias" in n], "weight_decay": 0.0},
-        ]
-        fused = self.config.fused_adamw
-        if fused is None:
-            fused = self.device.type in ("cuda", "cpu")
-        return torch.optim.AdamW(groups, lr=self.config.learning_rate, betas=self.config.betas, fused=fused)
 
     def _wrap_model(self):
         model = self.model
@@ -251,7 +241,7 @@ class Trainer:
         return [self.trimmed(x[i:i + size], y[i:i + size]) for i in range(0, x.size(0), size)]
 
     def train_step(self, x, y, divisor=None):
-        """Forward, backward, clip, AdamW step on one (CPU) batch; returns the batch's mean loss
+        """Forward, backward, clip, optimizer step on one (CPU) batch; returns the batch's mean loss
         (a 0-d tensor).
 
         The objective is the mean over the batch's non-pad targets (over all processes under DDP),
@@ -331,13 +321,13 @@ class Trainer:
         """One line saying how training will run, fast paths included."""
         c = self.config
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
-        fused = "fused" if self.optimizer.defaults.get("fused") else "unfused"
         trimming = "off" if c.compile or not c.trim_padding else "on"
         label = f"{c.label}, " if c.label else ""
         micro = c.micro_batch_size and c.micro_batch_size < self.local_batch_size
         return (f"training: {label}{c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
                 f"{f' ({self.world_size} processes)' if self.world_size > 1 else ''}"
-                f"{f' in micro-batches of {c.micro_batch_size}' if micro else ''}, {precision}, {fused} AdamW, "
+                f"{f' in micro-batches of {c.micro_batch_size}' if micro else ''}, {precision}, "
+                f"{optimizers.describe(self.optimizer)}, "
                 f"pad trimming {trimming}, bucketing {self._bucketing()}, "
                 f"compile {'on' if c.compile else 'off'}, "
                 f"{self._workers()} DataLoader workers")
@@ -394,7 +384,7 @@ class Trainer:
         c = self.config
         return {**c.state_identity, "max_epochs": c.max_epochs, "max_steps": c.max_steps,
                 "batch_size": c.batch_size, "learning_rate": c.learning_rate, "lr_decay": c.lr_decay,
-                "weight_decay": c.weight_decay,
+                "weight_decay": c.weight_decay, "optimizer": c.optimizer,
                 "warmup_tokens": float(c.warmup_tokens), "final_tokens": float(c.final_tokens),
                 "bucket": c.bucket, "bucket_weighting": c.bucket_weighting,
                 "average_last": c.average_last, "average_every": c.average_every,

@@ -64,7 +64,8 @@ def file_digest(path):
 
 # Settings added to the fingerprint after states were first saved, with the value every earlier
 # run used: a state saved by an earlier version still resumes a run with that value.
-RECORDED_LATER = {"weight_decay": 0.1, "bucket_weighting": "batch", "average_last": 0, "average_every": 1}
+RECORDED_LATER = {"weight_decay": 0.1, "bucket_weighting": "batch", "average_last": 0, "average_every": 1,
+                  "optimizer": "adamw"}
 
 
 def differences(saved, current, prefix=""):
