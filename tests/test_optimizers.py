@@ -1,0 +1,170 @@
+"""--optimizer muon: Muon steps the blocks' weight matrices and AdamW the rest; the schedule reaches
+both; a run resumes bit-identically; the handout's AdamW stays the default."""
+import random
+import signal
+
+import pytest
+import torch
+
+import optimizers
+import run
+from conftest import fails, small_model, tiny_world
+from dataset import CharCorruptionDataset
+from model import GPTConfig
+from starter_model import StarterGPT
+from trainer import Trainer, TrainerConfig
+from training_state import TrainingInterrupted
+
+CPU = torch.device("cpu")
+
+
+def parameter_names(model, optimizer):
+    ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    return {name for name, p in model.named_parameters() if id(p) in ids}
+
+
+def test_the_default_is_the_assignments_adamw():
+    model = small_model(40)
+    optimizer = optimizers.make_optimizer(model, TrainerConfig(), CPU)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    decayed, plain = optimizer.param_groups
+    assert [g["weight_decay"] for g in (decayed, plain)] == [0.1, 0.0]
+    assert parameter_names(model, optimizer) == {name for name, _ in model.named_parameters()}
+    assert optimizers.describe(optimizer) == "fused AdamW"
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_muon_takes_the_blocks_matrices_and_adamw_everything_else(rope):
+    model = small_model(40, rope=rope)
+    pair = optimizers.make_optimizer(model, TrainerConfig(optimizer="muon", weight_decay=0.2), CPU)
+    muon, adamw = pair.optimizers["muon"], pair.optimizers["adamw"]
+    matrices = parameter_names(model, muon)
+    assert matrices == {n for n, p in model.named_parameters() if n.startswith("blocks.") and n.endswith("weight")
+                        and p.ndim == 2}
+    assert {n.split(".", 2)[2] for n in matrices} == {"attn.key.weight", "attn.query.weight", "attn.value.weight",
+                                                      "attn.proj.weight", "mlp.0.weight", "mlp.2.weight"}
+    rest = parameter_names(model, adamw)
+    assert not matrices & rest and matrices | rest == {n for n, _ in model.named_parameters()}
+    assert {"tok_emb.weight", "head.weight", "blocks.0.ln1.weight"} <= rest
+    assert muon.param_groups[0]["weight_decay"] == 0.2
+    assert [g["weight_decay"] for g in adamw.param_groups] == [0.2, 0.0]
+    assert optimizers.describe(pair) == "Muon for the blocks' matrices + fused AdamW"
+
+
+def test_a_muon_step_moves_each_matrix_along_an_orthogonalised_direction():
+    """Muon's update of a matrix has its singular values near one (times the step size), though the
+    gradient's spread over an order of magnitude: the matrices really are Muon's."""
+    torch.manual_seed(0)
+    model = small_model(40)
+    lr, decay = 1e-2, 0.1
+    pair = optimizers.make_optimizer(model, TrainerConfig(optimizer="muon", learning_rate=lr, weight_decay=decay), CPU)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    x = torch.randint(1, 40, (16, 32))
+    model(x, x)[1].backward()
+    gradients = {n: p.grad.clone() for n, p in model.named_parameters()}
+    pair.step()
+    for name in ("blocks.0.attn.value.weight", "blocks.1.mlp.0.weight"):
+        weight = dict(model.named_parameters())[name].detach()
+        step = 0.2 * lr * max(weight.shape) ** 0.5  # Muon's step scaled to AdamW's size
+        update = torch.linalg.svdvals((before[name] * (1 - lr * decay) - weight) / step)
+        gradient = torch.linalg.svdvals(gradients[name])
+        assert gradient.max() > 5 * gradient.median()
+        assert update.max() < 1.3 and update.median() > 0.6, (name, update)
+
+
+def test_the_learning_rate_schedule_reaches_both(tiny_corpus):
+    config = TrainerConfig(optimizer="muon", learning_rate=6e-3, lr_decay=True, max_epochs=2, batch_size=4,
+                           warmup_tokens=100, final_tokens=1000, progress=False)
+    trainer = Trainer(small_model(tiny_corpus.vocab_size), tiny_corpus, None, config)
+    trainer.tokens = 50  # halfway through the warmup
+    assert trainer._set_learning_rate() == pytest.approx(3e-3)
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([3e-3] * 3)
+
+
+def test_the_pair_works_under_a_grad_scaler():
+    """fp16 autocast (GPUs without bf16) scales the loss: the scaler unscales and steps the pair."""
+    torch.manual_seed(0)
+    model = small_model(40)
+    pair = optimizers.make_optimizer(model, TrainerConfig(optimizer="muon"), CPU)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    x = torch.randint(1, 40, (4, 32))
+    loss = model(x, x)[1]
+    scaler.scale(loss).backward()
+    scaled = model.head.weight.grad.clone()
+    scaler.unscale_(pair)
+    assert torch.allclose(model.head.weight.grad * 1024, scaled)
+    scaler.step(pair)
+    scaler.update()
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert {"head.weight", "blocks.0.attn.key.weight"} <= moved
+
+
+def test_a_muon_run_stopped_mid_epoch_resumes_bit_identically(tmp_path):
+    """Muon's momentum travels in the training state with AdamW's moments."""
+    corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
+    state_path = tmp_path / "p.params.state"
+
+    def trainer(saving=True):
+        random.seed(0)
+        torch.manual_seed(0)
+        config = TrainerConfig(max_epochs=2, batch_size=4, optimizer="muon", learning_rate=6e-3,
+                               state_path=str(state_path) if saving else None, progress=False)
+        return Trainer(small_model(corpus.vocab_size, dropout=0.1), corpus, None, config)
+    whole = trainer(saving=False)
+    whole.train()
+    stopped = trainer()
+    train_step, steps = stopped.train_step, []
+
+    def step_then_signal(x, y, divisor=None):
+        steps.append(1)
+        if len(steps) == stopped.batches_per_epoch() + 2:  # two steps into the second epoch
+            stopped.signals.signum = signal.SIGTERM
+        return train_step(x, y, divisor)
+    stopped.train_step = step_then_signal
+    with pytest.raises(TrainingInterrupted):
+        stopped.train()
+    assert set(torch.load(state_path, weights_only=True)["optimizer"]) == {"muon", "adamw"}
+    resumed = trainer()
+    resumed.train()
+    expected = whole.model.state_dict()
+    assert all(torch.equal(p, expected[name]) for name, p in resumed.model.state_dict().items())
+
+
+def pretrain(world_files, *flags):
+    return ["pretrain", "rope", str(world_files["wiki"]), "--writing_params_path", "p.params", "--batch_size", "16",
+            *flags]
+
+
+def test_a_muon_pretraining_says_so_and_its_params_load_in_the_assignments_model(world_files, tmp_path,
+                                                                               monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run.main(pretrain(world_files, "--optimizer", "muon", "--max_steps", "2")) == 0
+    assert ", fp32, Muon for the blocks' matrices + fused AdamW, " in capsys.readouterr().out
+    state = torch.load("p.params", weights_only=True)
+    config = GPTConfig(state["tok_emb.weight"].size(0), 128, n_layer=4, n_head=8, n_embd=256, rope=True)
+    StarterGPT(config).load_state_dict(state)  # strictly: the assignment's names and shapes
+
+
+def test_a_state_saved_under_one_optimizer_does_not_resume_under_the_other(world_files, tmp_path,
+                                                                           monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    interrupted = pretrain(world_files, "--state_interval", "0")
+    original = Trainer.train_step
+
+    def stop_after_one_step(self, *batch):
+        loss = original(self, *batch)
+        self.signals.signum = signal.SIGTERM
+        return loss
+    monkeypatch.setattr(Trainer, "train_step", stop_after_one_step)
+    assert run.main(interrupted) == 128 + signal.SIGTERM
+    assert "training state saved to p.params.state" in capsys.readouterr().err
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    fails(capsys, *pretrain(world_files, "--optimizer", "muon"), match="optimizer adamw vs muon")
+
+
+def test_evaluate_does_not_take_an_optimizer(files, capsys):
+    fails(capsys, "evaluate", "rope", str(files["wiki"]), "--reading_params_path", "p.params", "--eval_corpus_path",
+          str(files["dev"]), "--outputs_path", "out.txt", "--optimizer", "muon",
+          match="--optimizer muon chooses how training steps; evaluate does not train")
