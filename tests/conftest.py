@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic world (documents and birthplace questions) and small models."""
 import random
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 import run  # noqa: E402
 from dataset import CharCorruptionDataset  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
+from training_state import TrainingInterrupted  # noqa: E402
 
 FIRST = ["Ada", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu"]
 LAST = ["Moss", "Nash", "Orr", "Pike", "Quin", "Rowe"]
@@ -68,6 +70,22 @@ def wiki_text():
 def decode(dataset, ids):
     """The characters of a tensor of token ids."""
     return "".join(dataset.itos[int(i)] for i in ids)
+
+
+def stop_mid_run(trainer, after_steps):
+    """Train until `after_steps` steps are done, then stop as a SIGTERM there would (the state is
+    saved); returns each step's divisor."""
+    train_step, divisors = trainer.train_step, []
+
+    def step_then_signal(x, y, divisor=None):
+        divisors.append(divisor)
+        if len(divisors) == after_steps:
+            trainer.signals.signum = signal.SIGTERM
+        return train_step(x, y, divisor)
+    trainer.train_step = step_then_signal
+    with pytest.raises(TrainingInterrupted):
+        trainer.train()
+    return divisors
 
 
 def small_model(vocab_size, block_size=32, rope=False, dropout=0.0, **sizes):

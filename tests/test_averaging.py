@@ -1,17 +1,15 @@
 """--average_last: the written weights are the mean of those at the ends of the last epochs."""
 import random
-import signal
 
 import pytest
 import torch
 
 import run
 from averaging import WeightAverage
-from conftest import fails, small_model
+from conftest import fails, small_model, stop_mid_run
 from dataset import CharCorruptionDataset
 from model import GPT, GPTConfig
 from trainer import Trainer, TrainerConfig
-from training_state import TrainingInterrupted
 
 
 def test_the_epochs_averaged_count_back_from_the_last():
@@ -72,16 +70,7 @@ def test_an_averaging_run_stopped_mid_epoch_resumes_bit_identically(tiny_corpus,
     whole.train()
     state_path = tmp_path / "p.params.state"
     stopped = make_trainer(tiny_corpus, state_path=str(state_path), average_last=3)
-    train_step, steps = stopped.train_step, []
-
-    def step_then_signal(x, y, divisor=None):
-        steps.append(divisor)
-        if len(steps) == 2 * stopped.batches_per_epoch() + 3:  # in epoch 3, after epoch 2's snapshot
-            stopped.signals.signum = signal.SIGTERM
-        return train_step(x, y, divisor)
-    stopped.train_step = step_then_signal
-    with pytest.raises(TrainingInterrupted):
-        stopped.train()
+    stop_mid_run(stopped, after_steps=2 * stopped.batches_per_epoch() + 3)  # in epoch 3, after its snapshot of 2
     assert list(torch.load(state_path, weights_only=True)["averaged"]) == [1]
     resumed = make_trainer(tiny_corpus, state_path=str(state_path), average_last=3)
     resumed.train()

@@ -8,12 +8,11 @@ import torch
 
 import optimizers
 import run
-from conftest import fails, small_model, tiny_world
+from conftest import fails, small_model, stop_mid_run, tiny_world
 from dataset import CharCorruptionDataset
 from model import GPTConfig
 from starter_model import StarterGPT
 from trainer import Trainer, TrainerConfig
-from training_state import TrainingInterrupted
 
 CPU = torch.device("cpu")
 
@@ -114,16 +113,7 @@ def test_a_muon_run_stopped_mid_epoch_resumes_bit_identically(tmp_path):
     whole = trainer(saving=False)
     whole.train()
     stopped = trainer()
-    train_step, steps = stopped.train_step, []
-
-    def step_then_signal(x, y, divisor=None):
-        steps.append(1)
-        if len(steps) == stopped.batches_per_epoch() + 2:  # two steps into the second epoch
-            stopped.signals.signum = signal.SIGTERM
-        return train_step(x, y, divisor)
-    stopped.train_step = step_then_signal
-    with pytest.raises(TrainingInterrupted):
-        stopped.train()
+    stop_mid_run(stopped, after_steps=stopped.batches_per_epoch() + 2)  # two steps into the second epoch
     assert set(torch.load(state_path, weights_only=True)["optimizer"]) == {"muon", "adamw"}
     resumed = trainer()
     resumed.train()

@@ -9,11 +9,10 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, small_model, tiny_world
+from conftest import ROOT, small_model, stop_mid_run, tiny_world
 from dataset import CharCorruptionDataset
 from fileio import UserError, atomic_write, atomic_write_text
 from trainer import Trainer, TrainerConfig
-from training_state import TrainingInterrupted
 
 pytestmark = pytest.mark.slow
 
@@ -140,17 +139,8 @@ def test_a_character_weighted_bucketed_run_resumes_mid_epoch_bit_identically(tmp
     whole = trainer(saving=False)
     whole.train()
     stopped = trainer()
-    train_step, steps = stopped.train_step, []
-
-    def step_then_signal(x, y, divisor=None):
-        steps.append(divisor)
-        if len(steps) == stopped.batches_per_epoch() + 2:  # two steps into the second epoch
-            stopped.signals.signum = signal.SIGTERM
-        return train_step(x, y, divisor)
-    stopped.train_step = step_then_signal
-    with pytest.raises(TrainingInterrupted):
-        stopped.train()
-    assert state_path.exists() and None not in steps, "character weighting gave every step its divisor"
+    divisors = stop_mid_run(stopped, after_steps=stopped.batches_per_epoch() + 2)  # two steps into epoch 2
+    assert state_path.exists() and None not in divisors, "character weighting gave every step its divisor"
     resumed = trainer()
     resumed.train()
     assert_identical(resumed.model.state_dict(), whole.model.state_dict())
