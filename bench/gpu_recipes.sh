@@ -10,6 +10,7 @@
 #              of documents worded as the question) for either variant
 #   mixed      the handout's pretraining with a quarter of the training questions mixed in
 #              (--mix_corpus_path), then askreplay's finetuning; a third more steps than the others'
+#   muon       --recipe best for both, pretraining with --optimizer muon (Muon for the blocks' matrices)
 # A run's step is launch-bound on the GPU (the card sits idle most of a step), so PARALLEL runs
 # share it at once; runs start in the order given, a later one only while a finished run's wall
 # time says it can still end by the deadline.
@@ -36,8 +37,9 @@ fi
 # best's vanilla finetuning, spelled out to give it to RoPE too (a test holds the two together)
 ask_replay="--dropout 0 --finetune_lr 1e-4 --replay_share 0.25 --augment asktitle --micro_batch_size 32"
 declare -A pretrain_flags=([handout]="" [best]="--recipe best" [askreplay]=""
-  [mixed]="--mix_corpus_path $PWD/birth_places_train.tsv --mix_share 0.25")
-declare -A finetune_flags=([handout]="" [best]="--recipe best" [askreplay]="$ask_replay" [mixed]="$ask_replay")
+  [mixed]="--mix_corpus_path $PWD/birth_places_train.tsv --mix_share 0.25" [muon]="--recipe best --optimizer muon")
+declare -A finetune_flags=([handout]="" [best]="--recipe best" [askreplay]="$ask_replay" [mixed]="$ask_replay"
+  [muon]="--recipe best")
 recipes=$(printf '%s\n' "${!pretrain_flags[@]}" | sort | paste -sd '|')
 for spec in "$@"; do
   if ! [[ $spec =~ ^($recipes):(vanilla|rope):[0-9]+$ ]]; then
