@@ -16,8 +16,9 @@ OPTIMIZERS = ("adamw", "muon")
 def make_optimizer(model, config, device):
     """The optimizer `config.optimizer` names, over the model's parameters."""
     named = list(model.named_parameters())
-    matrices = [(n, p) for n, p in named if config.optimizer == "muon" and is_hidden_matrix(n, p)]
-    rest = [(n, p) for n, p in named if not any(p is q for _, q in matrices)]
+    to_muon = [config.optimizer == "muon" and is_hidden_matrix(n, p) for n, p in named]
+    matrices = [(n, p) for (n, p), muon in zip(named, to_muon) if muon]
+    rest = [(n, p) for (n, p), muon in zip(named, to_muon) if not muon]
     adamw = assignment_adamw(rest, config, device)
     if not matrices:
         return adamw
