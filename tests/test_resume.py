@@ -105,7 +105,8 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 @pytest.mark.parametrize("setting, recorded_later, other", [("weight_decay", 0.1, 0.0),
                                                             ("bucket_weighting", "batch", "character"),
-                                                            ("average_last", 0, 2), ("optimizer", "adamw", "muon")])
+                                                            ("average_last", 0, 2), ("average_every", 1, 2),
+                                                            ("optimizer", "adamw", "muon")])
 def test_a_state_saved_before_a_setting_was_recorded_resumes_that_settings_old_value_only(
         tmp_path, setting, recorded_later, other):
     corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
