@@ -15,10 +15,10 @@ OPTIMIZERS = ("adamw", "muon")
 
 def make_optimizer(model, config, device):
     """The optimizer `config.optimizer` names, over the model's parameters."""
-    named = list(model.named_parameters())
-    to_muon = [config.optimizer == "muon" and is_hidden_matrix(n, p) for n, p in named]
-    matrices = [(n, p) for (n, p), muon in zip(named, to_muon) if muon]
-    rest = [(n, p) for (n, p), muon in zip(named, to_muon) if not muon]
+    matrices, rest = [], []
+    for name, parameter in model.named_parameters():
+        to_muon = config.optimizer == "muon" and is_hidden_matrix(name, parameter)
+        (matrices if to_muon else rest).append((name, parameter))
     adamw = assignment_adamw(rest, config, device)
     if not matrices:
         return adamw
