@@ -24,11 +24,11 @@ GENTLE_FINETUNING = dict(dropout=0.0, finetune_lr=1e-4)
 # defaults for a function). The handout's settings stay the defaults without one.
 RECIPES = {
     "laptop": {
-        "about": "pretraining for a 2-core CPU (under an hour per variant): 70 bucketed epochs at batch 32 and lr "
+        "about": "pretraining for a 2-core CPU (under an hour per variant): 60 bucketed epochs at batch 32 and lr "
                  "3e-3, dropout 0, documents augmented (fullname, longviews, packed), Muon for the blocks' "
-                 "matrices (--optimizer muon), the cosine spread over 140 epochs so that the lr ends at half its "
+                 "matrices (--optimizer muon), the cosine spread over 120 epochs so that the lr ends at half its "
                  "peak; finetuning gently (dropout 0, lr 1e-4) in micro-batches of 32",
-        "pretrain": dict(dropout=0.0, batch_size=32, pretrain_lr=3e-3, max_epochs=70, cosine_epochs=140, bucket=True,
+        "pretrain": dict(dropout=0.0, batch_size=32, pretrain_lr=3e-3, max_epochs=60, cosine_epochs=120, bucket=True,
                          augment="fullname,longviews,packed", optimizer="muon"),
         "finetune": dict(GENTLE_FINETUNING, micro_batch_size=32),
     },

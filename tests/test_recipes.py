@@ -446,7 +446,7 @@ def test_recipe_sets_defaults_and_explicit_flags_win(files, monkeypatch):
     assert laptop.max_epochs == pretrain["max_epochs"] and laptop.batch_size == pretrain["batch_size"]
     assert laptop.learning_rate == pretrain["pretrain_lr"] and laptop.bucket == pretrain["bucket"]
     assert laptop.final_tokens == pretrain["cosine_epochs"] * documents * 128  # the lr ends halfway down
-    assert laptop.label == "recipe laptop, dropout 0, augment fullname,longviews,packed, cosine over 140 epochs"
+    assert laptop.label == "recipe laptop, dropout 0, augment fullname,longviews,packed, cosine over 120 epochs"
     assert laptop.optimizer == "muon" and finetune.optimizer == "adamw"
     assert shorter.max_epochs == 7 and shorter.batch_size == pretrain["batch_size"]
     assert (handout.max_epochs, handout.batch_size, handout.learning_rate, handout.bucket, handout.label) == \
@@ -490,7 +490,7 @@ def test_a_recipe_run_loads_in_the_assignments_model(files, capsys):
     assert run.main(["pretrain", "rope", str(files["wiki"]), "--writing_params_path", "p.params",
                      "--recipe", "laptop", "--augment", "fullname,longviews", "--mix_corpus_path",
                      str(files["train"]), "--max_steps", "2"]) == 0
-    line = "training: recipe laptop, dropout 0, augment fullname,longviews, cosine over 140 epochs, 25% of examples QA"
+    line = "training: recipe laptop, dropout 0, augment fullname,longviews, cosine over 120 epochs, 25% of examples QA"
     assert line in capsys.readouterr().out
     state = torch.load(files["dir"] / "p.params", weights_only=True)
     vocab = state["tok_emb.weight"].size(0)
