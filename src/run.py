@@ -89,7 +89,8 @@ def build_parser():
     extra.add_argument("--no_trim", dest="trim_padding", action="store_false",
                        help="compute all pad columns (the plain path; trimming them is exact)")
     extra.add_argument("--amp", dest="mixed_precision", action="store_true",
-                       help="bf16/fp16 autocast on CUDA (bf16 pretraining at lr 6e-3 diverged in our runs)")
+                       help="bf16/fp16 autocast on CUDA, bf16 on x86 CPUs with AVX512-BF16 or AMX (elsewhere "
+                            "ignored, as the training line says); bf16 pretraining at lr 6e-3 diverged in our GPU runs")
     extra.add_argument("--dropout", type=float, default=None,
                        help="embedding, attention and residual dropout (the handout's 0.1; 0 memorises faster "
                             "and lets the CPU use fused attention)")

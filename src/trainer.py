@@ -2,8 +2,8 @@
 up and then decays along a cosine as tokens are seen. It knows nothing about GPT or birthplaces.
 
 Beyond the assignment, all exact or opt-in: pad columns trimmed, optional length bucketing,
-mixed precision and fused AdamW on GPUs, data parallelism under torchrun, and a resumable
-training state written atomically at intervals and on SIGINT/SIGTERM.
+mixed precision (GPUs, CPUs with bf16 hardware), fused AdamW, data parallelism under torchrun,
+and a resumable training state written atomically at intervals and on SIGINT/SIGTERM.
 """
 import contextlib
 import math
@@ -49,8 +49,9 @@ class TrainerConfig:
     # with bucket: "batch" gives each batch's mean loss one step's weight, so a short view's characters
     # weigh more than a long view's; "character" weights every target alike, as without bucketing
     bucket_weighting: str = "batch"
-    # bf16/fp16 autocast on CUDA. Off by default: at the assignment's pretraining lr (6e-3), bf16
-    # pretraining diverged after ~25 epochs in our H100 runs while fp32 (TF32 matmuls) kept improving
+    # bf16/fp16 autocast on CUDA, bf16 on CPUs with bf16 hardware. Off by default: at the assignment's
+    # pretraining lr (6e-3), bf16 pretraining diverged after ~25 epochs in our H100 runs while fp32
+    # (TF32 matmuls) kept improving
     mixed_precision: bool = False
     fused_adamw: bool = None  # None: fused where it is faster (CUDA, CPU)
     compile: bool = False  # torch.compile the model for training (full-length batches, no trimming)
@@ -321,6 +322,8 @@ class Trainer:
         """One line saying how training will run, fast paths included."""
         c = self.config
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
+        note = devices.precision_note(self.device, c.mixed_precision)
+        precision += f" ({note})" if note else ""
         trimming = "off" if c.compile or not c.trim_padding else "on"
         label = f"{c.label}, " if c.label else ""
         micro = c.micro_batch_size and c.micro_batch_size < self.local_batch_size

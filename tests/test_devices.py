@@ -1,11 +1,17 @@
-"""Device preparation: subnormal floats flushed to zero on every CPU thread, before any work."""
+"""Device preparation: subnormal floats flushed to zero on every CPU thread, before any work;
+--amp's precision on the CPU (bf16 only where the CPU has bf16 hardware)."""
+import itertools
+import random
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from conftest import ROOT
+import devices
+from conftest import ROOT, small_model, tiny_world
+from dataset import CharCorruptionDataset
+from trainer import Trainer, TrainerConfig
 
 # Run after the code under test, in the same fresh process. Each of two threads handles half of a
 # tensor, so a worker thread that keeps subnormals shows in the second half: its products of
@@ -77,3 +83,64 @@ print(repr([float(loss) for loss in losses]))
 """
     flushed, kept = (run_python(code.format(flush=flush)).splitlines()[-1] for flush in (True, False))
     assert flushed == kept
+
+
+@pytest.mark.parametrize("capabilities, expected", [
+    ({"architecture": "x86_64", "avx512_bf16": True}, True),
+    ({"architecture": "x86_64", "amx_bf16": True, "avx512_bf16": False}, True),
+    ({"architecture": "x86_64", "avx2": True, "avx512_f": True}, False),
+    ({"architecture": "arm64", "bf16": True}, False),  # not measured there: left in fp32
+])
+def test_cpu_bf16_hardware_is_read_from_the_capabilities(monkeypatch, capabilities, expected):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert devices.cpu_has_bf16() is expected
+
+
+def test_a_torch_without_cpu_capabilities_means_fp32(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert devices.cpu_has_bf16() is False
+    assert devices.autocast_dtype(torch.device("cpu"), True) is None
+
+
+@pytest.mark.parametrize("hardware", [True, False])
+def test_amp_on_the_cpu_is_bf16_only_with_bf16_hardware(monkeypatch, hardware):
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: hardware)
+    cpu = torch.device("cpu")
+    assert devices.autocast_dtype(cpu, False) is None and devices.precision_note(cpu, False) == ""
+    assert devices.autocast_dtype(cpu, True) is (torch.bfloat16 if hardware else None)
+    assert ("no bf16 hardware" in devices.precision_note(cpu, True)) is not hardware
+
+
+def cpu_training(amp, steps=4):
+    """A few pretraining steps of a small model on the CPU, with or without --amp; returns the
+    trainer, its losses and the model."""
+    random.seed(0)
+    torch.manual_seed(0)
+    corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
+    model = small_model(corpus.vocab_size, rope=True)
+    trainer = Trainer(model, corpus, None, TrainerConfig(batch_size=16, learning_rate=6e-4, mixed_precision=amp))
+    model.train()
+    batches = itertools.islice(trainer.epoch_batches(0), steps)
+    losses = [float(trainer.train_step(*trainer.trimmed(x, y))) for x, y, _ in batches]
+    return trainer, losses, model
+
+
+def test_cpu_amp_trains_in_bf16_and_keeps_fp32_weights(monkeypatch):
+    """With bf16 hardware (or said to have it: bf16 runs anywhere, slowly), --amp computes the
+    forward pass in bf16: the losses follow fp32's to bf16's precision but are not identical, and
+    the weights and their saved copies stay fp32."""
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    amp_trainer, amp_losses, amp_model = cpu_training(amp=True)
+    fp32_trainer, fp32_losses, _ = cpu_training(amp=False)
+    assert "bf16 autocast" in amp_trainer.describe() and ", fp32," in fp32_trainer.describe()
+    assert amp_losses != fp32_losses
+    assert amp_losses == pytest.approx(fp32_losses, rel=0.02)
+    assert all(p.dtype == torch.float32 for p in amp_model.state_dict().values())
+
+
+def test_cpu_amp_without_bf16_hardware_says_so_and_stays_fp32(monkeypatch):
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    amp_trainer, amp_losses, _ = cpu_training(amp=True, steps=2)
+    _, fp32_losses, _ = cpu_training(amp=False, steps=2)
+    assert amp_losses == fp32_losses
+    assert "fp32 (--amp ignored: this CPU has no bf16 hardware" in amp_trainer.describe()
