@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import devices
-from conftest import ROOT, small_model, tiny_world
-from dataset import CharCorruptionDataset
+from conftest import ROOT, small_model
 from trainer import Trainer, TrainerConfig
 
 # Run after the code under test, in the same fresh process. Each of two threads handles half of a
@@ -111,12 +110,11 @@ def test_amp_on_the_cpu_is_bf16_only_with_bf16_hardware(monkeypatch, hardware):
     assert ("no bf16 hardware" in devices.precision_note(cpu, True)) is not hardware
 
 
-def cpu_training(amp, steps=4):
+def cpu_training(corpus, amp, steps=4):
     """A few pretraining steps of a small model on the CPU, with or without --amp; returns the
     trainer, its losses and the model."""
     random.seed(0)
     torch.manual_seed(0)
-    corpus = CharCorruptionDataset("\n".join(tiny_world()[0]), 32)
     model = small_model(corpus.vocab_size, rope=True)
     trainer = Trainer(model, corpus, None, TrainerConfig(batch_size=16, learning_rate=6e-4, mixed_precision=amp))
     model.train()
@@ -125,22 +123,22 @@ def cpu_training(amp, steps=4):
     return trainer, losses, model
 
 
-def test_cpu_amp_trains_in_bf16_and_keeps_fp32_weights(monkeypatch):
+def test_cpu_amp_trains_in_bf16_and_keeps_fp32_weights(monkeypatch, tiny_corpus):
     """With bf16 hardware (or said to have it: bf16 runs anywhere, slowly), --amp computes the
     forward pass in bf16: the losses follow fp32's to bf16's precision but are not identical, and
     the weights and their saved copies stay fp32."""
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
-    amp_trainer, amp_losses, amp_model = cpu_training(amp=True)
-    fp32_trainer, fp32_losses, _ = cpu_training(amp=False)
+    amp_trainer, amp_losses, amp_model = cpu_training(tiny_corpus, amp=True)
+    fp32_trainer, fp32_losses, _ = cpu_training(tiny_corpus, amp=False)
     assert "bf16 autocast" in amp_trainer.describe() and ", fp32," in fp32_trainer.describe()
     assert amp_losses != fp32_losses
     assert amp_losses == pytest.approx(fp32_losses, rel=0.02)
     assert all(p.dtype == torch.float32 for p in amp_model.state_dict().values())
 
 
-def test_cpu_amp_without_bf16_hardware_says_so_and_stays_fp32(monkeypatch):
+def test_cpu_amp_without_bf16_hardware_says_so_and_stays_fp32(monkeypatch, tiny_corpus):
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
-    amp_trainer, amp_losses, _ = cpu_training(amp=True, steps=2)
-    _, fp32_losses, _ = cpu_training(amp=False, steps=2)
+    amp_trainer, amp_losses, _ = cpu_training(tiny_corpus, amp=True, steps=2)
+    _, fp32_losses, _ = cpu_training(tiny_corpus, amp=False, steps=2)
     assert amp_losses == fp32_losses
     assert "fp32 (--amp ignored: this CPU has no bf16 hardware" in amp_trainer.describe()
