@@ -165,7 +165,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.optimizer = optimizers.make_optimizer(model, config, self.device)
         self.train_model = self._wrap_model()
-        self.trim_multiple = 8 if self.device.type == "cuda" else 1
+        # Trimmed lengths in multiples of 8 where it pays: tensor cores want them, and under CPU bf16 autocast
+        # the fewer distinct shapes let glibc reuse freed blocks (bench/RESULTS.md: 0.86x the time, half the
+        # memory). Plain fp32 on a CPU trims to the column: multiples of 8 cost it ~5% for ~20% less memory.
+        self.trim_multiple = 8 if self.device.type == "cuda" or self.amp_dtype is not None else 1
         self._loader = None
         self.state = TrainingState(config.state_path, config.state_interval, self.fingerprint())
         self.signals = SignalCatcher("saving the training state after this step (send it again to quit at once)")

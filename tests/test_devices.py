@@ -136,6 +136,17 @@ def test_cpu_amp_trains_in_bf16_and_keeps_fp32_weights(monkeypatch, tiny_corpus)
     assert all(p.dtype == torch.float32 for p in amp_model.state_dict().values())
 
 
+def test_cpu_amp_trims_to_multiples_of_8(monkeypatch, tiny_corpus):
+    """Under CPU bf16 autocast the trimmed lengths are multiples of 8 (fewer distinct shapes keep the
+    heap from fragmenting); fp32 trims to the last used column."""
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    y = torch.zeros(2, 32, dtype=torch.long)
+    y[0, :11] = 5  # (B, T): the last target at column 10
+    x = torch.ones_like(y)
+    lengths = {amp: cpu_training(tiny_corpus, amp, steps=0)[0].trimmed(x, y)[1].size(1) for amp in (True, False)}
+    assert lengths == {True: 16, False: 11}
+
+
 def test_cpu_amp_without_bf16_hardware_says_so_and_stays_fp32(monkeypatch, tiny_corpus):
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
     amp_trainer, amp_losses, _ = cpu_training(tiny_corpus, amp=True, steps=2)
