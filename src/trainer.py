@@ -328,6 +328,7 @@ class Trainer:
         note = devices.precision_note(self.device, c.mixed_precision)
         precision += f" ({note})" if note else ""
         trimming = "off" if c.compile or not c.trim_padding else "on"
+        trimming += f" (to multiples of {self.trim_multiple})" if trimming == "on" and self.trim_multiple > 1 else ""
         label = f"{c.label}, " if c.label else ""
         micro = c.micro_batch_size and c.micro_batch_size < self.local_batch_size
         return (f"training: {label}{c.max_epochs} epochs x {self.batches_per_epoch()} steps, batch {c.batch_size}"
