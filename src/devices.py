@@ -63,6 +63,12 @@ def autocast_dtype(device, mixed_precision):
     return None
 
 
+def fast_matmul_dtype(device):
+    """bf16 where its matmuls are fast (CUDA, CPUs with bf16 hardware), else fp32: elsewhere PyTorch
+    multiplies bf16 some 25x slower than fp32 (bench/RESULTS.md)."""
+    return torch.bfloat16 if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else torch.float32
+
+
 def cpu_has_bf16():
     """Whether this CPU multiplies bf16 in hardware: x86 with AVX512-BF16 or AMX-BF16."""
     capabilities = getattr(torch.cpu, "get_capabilities", dict)()  # torch >= 2.9

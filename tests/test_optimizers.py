@@ -5,6 +5,7 @@ import random
 import pytest
 import torch
 
+import devices
 import optimizers
 import run
 from conftest import fails, small_model, stop_mid_run, tiny_world
@@ -46,7 +47,8 @@ def test_muon_takes_the_blocks_matrices_and_adamw_everything_else(rope):
     assert {"tok_emb.weight", "head.weight", "blocks.0.ln1.weight"} <= rest
     assert muon.param_groups[0]["weight_decay"] == 0.2
     assert [g["weight_decay"] for g in adamw.param_groups] == [0.2, 0.0]
-    assert optimizers.describe(pair) == "Muon for the blocks' matrices + fused AdamW"
+    precision = "bf16" if devices.cpu_has_bf16() else "fp32"
+    assert optimizers.describe(pair) == f"Muon for the blocks' matrices (orthogonalised in {precision}) + fused AdamW"
 
 
 def test_a_muon_step_moves_each_matrix_along_an_orthogonalised_direction():
@@ -68,6 +70,65 @@ def test_a_muon_step_moves_each_matrix_along_an_orthogonalised_direction():
         gradient = torch.linalg.svdvals(gradients[name])
         assert gradient.max() > 5 * gradient.median()
         assert update.max() < 1.3 and update.median() > 0.6, (name, update)
+
+
+def muon_steps(optimizer_class, steps=3, **options):
+    """Parameters and momentum buffers after a few steps on fixed gradients, one tall matrix and one wide."""
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(48, 16)), torch.nn.Parameter(torch.randn(16, 40))]
+    optimizer = optimizer_class(params, lr=1e-2, weight_decay=0.1, **options)
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+    return params, [optimizer.state[p]["momentum_buffer"] for p in params]
+
+
+def test_our_muon_is_torchs_muon_bit_for_bit_in_bf16():
+    ours = muon_steps(optimizers.Muon, matmul_dtype=torch.bfloat16)
+    theirs = muon_steps(torch.optim.Muon, adjust_lr_fn="match_rms_adamw")
+    assert all(torch.equal(a, b) for a, b in zip(ours[0] + ours[1], theirs[0] + theirs[1]))
+
+
+def test_muon_in_fp32_takes_the_same_steps_to_bf16s_precision():
+    fp32_params, _ = muon_steps(optimizers.Muon, matmul_dtype=torch.float32)
+    bf16_params, _ = muon_steps(optimizers.Muon, matmul_dtype=torch.bfloat16)
+    for a, b in zip(fp32_params, bf16_params):
+        assert not torch.equal(a, b)
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-3)  # steps of ~0.03, bf16 keeps 3 digits
+
+
+@pytest.mark.parametrize("shape", [(64, 256), (256, 64)])
+def test_orthogonalising_in_fp32_brings_every_singular_value_near_one(shape):
+    torch.manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(shape[0], min(shape)))
+    v, _ = torch.linalg.qr(torch.randn(shape[1], min(shape)))
+    matrix = u @ torch.diag(torch.logspace(-1, 1, min(shape))) @ v.T  # singular values 0.1 to 10
+    result = optimizers.orthogonalise(matrix, 5, torch.float32)
+    assert result.shape == shape and result.dtype == torch.float32
+    values = torch.linalg.svdvals(result)
+    assert values.min() > 0.5 and values.max() < 1.5, values
+
+
+@pytest.mark.parametrize("hardware", [True, False])
+def test_muon_orthogonalises_in_bf16_only_where_the_hardware_multiplies_it(monkeypatch, hardware):
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: hardware)
+    pair = optimizers.make_optimizer(small_model(40), TrainerConfig(optimizer="muon"), CPU)
+    expected = torch.bfloat16 if hardware else torch.float32
+    assert pair.optimizers["muon"].matmul_dtype is expected
+    assert f"(orthogonalised in {'bf16' if hardware else 'fp32'})" in optimizers.describe(pair)
+
+
+def test_a_state_saved_by_torchs_muon_resumes_in_ours():
+    """Training states written before Muon was ours (torch.optim.Muon) still resume."""
+    params, buffers = muon_steps(torch.optim.Muon, steps=1, adjust_lr_fn="match_rms_adamw")
+    theirs = torch.optim.Muon(params, lr=1e-2, weight_decay=0.1, adjust_lr_fn="match_rms_adamw")
+    theirs.state.update({p: {"momentum_buffer": b} for p, b in zip(params, buffers)})
+    ours = optimizers.Muon(params, lr=0.5, weight_decay=0.0, matmul_dtype=torch.bfloat16)
+    ours.load_state_dict(theirs.state_dict())
+    assert ours.param_groups[0]["lr"] == 1e-2 and ours.param_groups[0]["weight_decay"] == 0.1
+    assert all(torch.equal(ours.state[p]["momentum_buffer"], b) for p, b in zip(params, buffers))
+    assert ours.matmul_dtype is torch.bfloat16
 
 
 def test_the_learning_rate_schedule_reaches_both(tiny_corpus):
@@ -129,7 +190,7 @@ def test_a_muon_pretraining_says_so_and_its_params_load_in_the_assignments_model
                                                                                monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run.main(pretrain(world_files, "--optimizer", "muon", "--max_steps", "2")) == 0
-    assert ", fp32, Muon for the blocks' matrices + fused AdamW, " in capsys.readouterr().out
+    assert ", fp32, Muon for the blocks' matrices (orthogonalised in " in capsys.readouterr().out
     state = torch.load("p.params", weights_only=True)
     config = GPTConfig(state["tok_emb.weight"].size(0), 128, n_layer=4, n_head=8, n_embd=256, rope=True)
     StarterGPT(config).load_state_dict(state)  # strictly: the assignment's names and shapes
