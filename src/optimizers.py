@@ -37,7 +37,7 @@ class Muon(torch.optim.Optimizer):
     bit in bf16 (tests/test_optimizers.py). Its state (one momentum buffer a matrix) is the same too.
 
     The orthogonalisation's matmuls run in `matmul_dtype`. torch.optim.Muon always uses bf16, which on
-    a CPU without bf16 hardware is some 25x slower than fp32: there it cost 9 s a step (bench/RESULTS.md).
+    a CPU without bf16 hardware is some 25x slower than fp32: there it cost ~6 s a step (bench/RESULTS.md).
     """
 
     def __init__(self, params, lr, weight_decay, matmul_dtype, momentum=0.95, ns_steps=5):
