@@ -143,10 +143,10 @@ def test_cpu_amp_trims_to_multiples_of_8(monkeypatch, tiny_corpus):
     y = torch.zeros(2, 32, dtype=torch.long)
     y[0, :11] = 5  # (B, T): the last target at column 10
     x = torch.ones_like(y)
-    lengths = {amp: cpu_training(tiny_corpus, amp, steps=0)[0].trimmed(x, y)[1].size(1) for amp in (True, False)}
-    assert lengths == {True: 16, False: 11}
-    assert "pad trimming on (to multiples of 8)," in cpu_training(tiny_corpus, True, steps=0)[0].describe()
-    assert "pad trimming on," in cpu_training(tiny_corpus, False, steps=0)[0].describe()
+    trainers = {amp: cpu_training(tiny_corpus, amp, steps=0)[0] for amp in (True, False)}
+    assert {amp: trainer.trimmed(x, y)[1].size(1) for amp, trainer in trainers.items()} == {True: 16, False: 11}
+    assert "pad trimming on (to multiples of 8)," in trainers[True].describe()
+    assert "pad trimming on," in trainers[False].describe()
 
 
 def test_cpu_amp_without_bf16_hardware_says_so_and_stays_fp32(monkeypatch, tiny_corpus):
