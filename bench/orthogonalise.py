@@ -25,15 +25,13 @@ LAYER_SHAPES = [(256, 256)] * 4 + [(1024, 256), (256, 1024)]
 
 def step_seconds(matrices, dtype, repeats):
     """The median time of orthogonalising every matrix once (one optimizer step), after a warm-up."""
-    for matrix in matrices:
-        orthogonalise(matrix, 5, dtype)
-    times = []
-    for _ in range(repeats):
+    def one_step():
         start = time.perf_counter()
         for matrix in matrices:
             orthogonalise(matrix, 5, dtype)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+    one_step()
+    return statistics.median(one_step() for _ in range(repeats))
 
 
 def main():
